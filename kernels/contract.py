@@ -1,0 +1,235 @@
+"""The kernel contract: output-size formulas and argument checks shared by every kernel set.
+
+Every backend (``reference``, ``cpu`` and ``cuda``) implements the same seven functions with the
+same signatures, on plain arrays (NumPy on the CPU, CuPy on the GPU)::
+
+    conv2d_forward(x, w, stride, padding, dilation, groups) -> y
+    conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups) -> grad_x
+    conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups) -> grad_w
+    max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode) -> (y, indices)
+    max_pool2d_backward(grad_y, indices, x_shape) -> grad_x
+    avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad) -> y
+    avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, count_include_pad)
+        -> grad_x
+
+Conventions (already normalised by the caller, ``tinyconv.nn.functional``):
+
+- ``x: (N, C_in, H, W)``, ``w: (C_out, C_in // groups, kH, kW)``, ``y: (N, C_out, H_out, W_out)``.
+- ``stride``, ``dilation``, ``kernel``: pairs ``(along H, along W)`` of positive ints.
+- ``padding``: explicit per side, ``(top, bottom, left, right)``, non-negative ints. Padding is
+  zeros for convolution; max pooling treats it as -inf.
+- ``indices`` of max pooling are int64 flat offsets ``h * W + w`` into each input plane, like PyTorch.
+- Inputs are float32 or float64 and may be non-contiguous; outputs have the input's dtype and are
+  freshly allocated (never a view of an input).
+
+This module holds the pieces that must exist exactly once: the output-size formulas and the shape
+checks. ``tinyconv.nn.functional`` calls the checks before any kernel runs, and each kernel set calls
+them again on entry so that a kernel called directly with inconsistent shapes raises a clear error
+instead of reading out of bounds.
+"""
+
+from __future__ import annotations
+
+Pair = tuple[int, int]
+Padding4 = tuple[int, int, int, int]
+
+CONTRACT_FUNCTIONS = (
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+)
+
+
+def conv_output_size(n: int, k: int, stride: int, pad_before: int, pad_after: int,
+                     dilation: int = 1) -> int:
+    """Length of a convolution's output along one axis.
+
+    ``floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1``: the number of positions at which a
+    kernel of extent ``d*(k-1) + 1`` fits inside the padded input when it moves by ``s``.
+    Returns 0 or less when the kernel does not fit at all (the caller reports that as an error).
+    """
+    span = dilation * (k - 1) + 1
+    return (n + pad_before + pad_after - span) // stride + 1
+
+
+def pool_output_size(n: int, k: int, stride: int, pad_before: int, pad_after: int,
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
+    """Length of a pooling output along one axis (PyTorch's rule).
+
+    With ``ceil_mode=False`` this is the convolution formula. With ``ceil_mode=True`` the division
+    rounds up, so a last, partial window is kept, but only if it starts inside the input or the
+    leading padding: a window lying entirely in the trailing padding would pool nothing.
+    """
+    span = dilation * (k - 1) + 1
+    numerator = n + pad_before + pad_after - span
+    if not ceil_mode:
+        return numerator // stride + 1
+    out = -(-numerator // stride) + 1  # ceil division
+    if (out - 1) * stride >= n + pad_before:
+        out -= 1
+    return out
+
+
+def _fail(op: str, message: str) -> None:
+    raise ValueError(f"{op}: {message}")
+
+
+def check_pair(op: str, name: str, value: Pair, minimum: int) -> None:
+    """A (along H, along W) pair of ints, each >= minimum."""
+    if (not isinstance(value, tuple) or len(value) != 2
+            or not all(isinstance(v, int) and v >= minimum for v in value)):
+        _fail(op, f"{name} must be a pair of ints >= {minimum}, got {value!r}")
+
+
+def check_padding4(op: str, padding: Padding4) -> None:
+    """Explicit per-side padding (top, bottom, left, right), each a non-negative int."""
+    if (not isinstance(padding, tuple) or len(padding) != 4
+            or not all(isinstance(v, int) and v >= 0 for v in padding)):
+        _fail(op, f"padding must be 4 non-negative ints (top, bottom, left, right), got {padding!r}")
+
+
+def check_conv2d(op: str, x_shape: tuple, w_shape: tuple, stride: Pair, padding: Padding4,
+                 dilation: Pair, groups: int) -> tuple[int, int, int, int]:
+    """Check a conv2d configuration and return the output shape ``(N, C_out, H_out, W_out)``.
+
+    ``x_shape: (N, C_in, H, W)``, ``w_shape: (C_out, C_in // groups, kH, kW)``.
+    """
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    if len(x_shape) != 4:
+        _fail(op, f"input must be 4-D (N, C_in, H, W), got shape {x_shape}")
+    if len(w_shape) != 4:
+        _fail(op, f"weight must be 4-D (C_out, C_in/groups, kH, kW), got shape {w_shape}")
+    check_pair(op, "stride", stride, 1)
+    check_pair(op, "dilation", dilation, 1)
+    check_padding4(op, padding)
+    if not isinstance(groups, int) or groups < 1:
+        _fail(op, f"groups must be a positive int, got {groups!r}")
+    n, c_in, h, w = x_shape
+    c_out, c_per_group, kh, kw = w_shape
+    if min(w_shape) < 1:
+        _fail(op, f"weight has an empty dimension (weight shape {w_shape})")
+    if c_in % groups != 0:
+        _fail(op, f"input channels ({c_in}) must be divisible by groups ({groups}) "
+                  f"(input shape {x_shape})")
+    if c_out % groups != 0:
+        _fail(op, f"output channels ({c_out}) must be divisible by groups ({groups}) "
+                  f"(weight shape {w_shape})")
+    if c_in != c_per_group * groups:
+        _fail(op, f"input has {c_in} channels but weight expects {c_per_group * groups} "
+                  f"(weight shape {w_shape}, groups={groups})")
+    h_out = conv_output_size(h, kh, stride[0], padding[0], padding[1], dilation[0])
+    w_out = conv_output_size(w, kw, stride[1], padding[2], padding[3], dilation[1])
+    if h_out < 1 or w_out < 1:
+        _fail(op, f"the kernel does not fit in the padded input: input {h}x{w} with padding "
+                  f"{padding} (top, bottom, left, right), kernel {kh}x{kw} with dilation "
+                  f"{dilation} would give an output of {h_out}x{w_out}; the padded input must be "
+                  f"at least the dilated kernel size {dilation[0] * (kh - 1) + 1}x"
+                  f"{dilation[1] * (kw - 1) + 1}")
+    return (n, c_out, h_out, w_out)
+
+
+def check_conv2d_grad_y(op: str, grad_y_shape: tuple, expected: tuple) -> None:
+    """The output gradient of a conv or pool must have the output's shape."""
+    if tuple(grad_y_shape) != tuple(expected):
+        _fail(op, f"grad_y has shape {tuple(grad_y_shape)} but the output has shape "
+                  f"{tuple(expected)}")
+
+
+def check_pool2d(op: str, x_shape: tuple, kernel: Pair, stride: Pair, padding: Padding4,
+                 dilation: Pair, ceil_mode: bool) -> tuple[int, int, int, int]:
+    """Check a pooling configuration and return the output shape ``(N, C, H_out, W_out)``.
+
+    As in PyTorch, padding on each side may be at most half the (undilated) window, so that every
+    window contains at least one real input element.
+    """
+    x_shape = tuple(x_shape)
+    if len(x_shape) != 4:
+        _fail(op, f"input must be 4-D (N, C, H, W), got shape {x_shape}")
+    check_pair(op, "kernel_size", kernel, 1)
+    check_pair(op, "stride", stride, 1)
+    check_pair(op, "dilation", dilation, 1)
+    check_padding4(op, padding)
+    for axis, k, pads in (("H", kernel[0], padding[:2]), ("W", kernel[1], padding[2:])):
+        if max(pads) > k // 2:
+            _fail(op, f"padding along {axis} ({max(pads)}) must be at most half the kernel size "
+                      f"({k} // 2 = {k // 2})")
+    n, c, h, w = x_shape
+    h_out = pool_output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0], ceil_mode)
+    w_out = pool_output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1], ceil_mode)
+    if h_out < 1 or w_out < 1:
+        _fail(op, f"the window does not fit in the padded input: input {h}x{w} with padding "
+                  f"{padding}, kernel {kernel}, dilation {dilation} would give an output of "
+                  f"{h_out}x{w_out}")
+    for axis, size, k, s, p, d, out in (("H", h, kernel[0], stride[0], padding[0], dilation[0], h_out),
+                                        ("W", w, kernel[1], stride[1], padding[2], dilation[1], w_out)):
+        _check_windows_see_input(op, axis, size, k, s, p, d, out)
+    return (n, c, h_out, w_out)
+
+
+def _check_windows_see_input(op: str, axis: str, size: int, k: int, stride: int, pad_before: int,
+                             dilation: int, out: int) -> None:
+    """Every pooling window must contain at least one real input element along ``axis``.
+
+    ``padding <= k // 2`` guarantees this without dilation, but a dilated window that starts in the
+    leading padding can step over a short input entirely (input 1 wide, kernel 2, dilation 2,
+    padding 1: taps at -1 and 1). Such a window would pool nothing: a max would be -inf with no
+    index to route a gradient to. Only windows starting in the leading padding can miss (a window
+    starting inside the input has its first tap there, and the output-size rule never starts a
+    window past the input), so only those are checked.
+    """
+    for o in range(out):
+        start = o * stride - pad_before
+        if start >= 0:
+            break
+        if not any(0 <= start + i * dilation < size for i in range(k)):
+            _fail(op, f"window {o} along {axis} covers no input element: input size {size}, "
+                      f"kernel {k}, dilation {dilation} and leading padding {pad_before} put its "
+                      f"taps at {[start + i * dilation for i in range(k)]}; use less padding or "
+                      f"dilation")
+
+
+def check_float_array(op: str, name: str, array) -> None:
+    """Kernels compute in float32 or float64 only."""
+    if str(array.dtype) not in ("float32", "float64"):
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}")
+
+
+def check_same_dtype(op: str, **arrays) -> None:
+    """All floating arguments of one kernel call share one dtype (no silent promotion)."""
+    dtypes = {name: str(a.dtype) for name, a in arrays.items()}
+    for name, a in arrays.items():
+        check_float_array(op, name, a)
+    if len(set(dtypes.values())) > 1:
+        raise TypeError(f"{op}: arguments must share one dtype, got {dtypes}")
+
+
+
+def check_max_pool2d_backward(op: str, grad_y, indices, x_shape: tuple) -> None:
+    """Check the arguments of ``max_pool2d_backward`` before any gradient is routed.
+
+    ``grad_y`` and ``indices`` both have the pooled output's shape ``(N, C, H_out, W_out)``,
+    ``x_shape`` is the input's ``(N, C, H, W)``, and every index is a flat offset ``h * W + w``
+    inside an input plane: an index outside ``[0, H*W)`` would write out of bounds.
+    """
+    x_shape = tuple(x_shape)
+    if len(x_shape) != 4:
+        _fail(op, f"x_shape must be 4-D (N, C, H, W), got {x_shape}")
+    check_float_array(op, "grad_y", grad_y)
+    if str(indices.dtype) != "int64":
+        raise TypeError(f"{op}: indices must be int64, got {indices.dtype}")
+    if len(grad_y.shape) != 4:
+        _fail(op, f"grad_y must be 4-D (N, C, H_out, W_out), got shape {tuple(grad_y.shape)}")
+    if tuple(indices.shape) != tuple(grad_y.shape):
+        _fail(op, f"indices has shape {tuple(indices.shape)} but grad_y has shape "
+                  f"{tuple(grad_y.shape)}; they must match")
+    if tuple(grad_y.shape[:2]) != x_shape[:2]:
+        _fail(op, f"grad_y has shape {tuple(grad_y.shape)} but the input has shape {x_shape}; "
+                  f"batch and channel sizes must match")
+    plane = x_shape[2] * x_shape[3]
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= plane):
+        _fail(op, f"indices must lie in [0, H*W) = [0, {plane}) for input shape {x_shape}, got "
+                  f"values in [{int(indices.min())}, {int(indices.max())}]")
