@@ -159,7 +159,7 @@ class Tensor:
         return array if dtype is None else array.astype(dtype)
 
     def __repr__(self) -> str:
-        body = np.array2string(to_host(self.data), separator=", ", prefix="tensor(")
+        body = np.array2string(to_host(self.data), separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
