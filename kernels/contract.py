@@ -164,9 +164,8 @@ def check_pool2d(op: str, x_shape: tuple, kernel: Pair, stride: Pair, padding: P
         _fail(op, f"the window does not fit in the padded input: input {h}x{w} with padding "
                   f"{padding}, kernel {kernel}, dilation {dilation} would give an output of "
                   f"{h_out}x{w_out}")
-    for axis, size, k, s, p, d, out in (("H", h, kernel[0], stride[0], padding[0], dilation[0], h_out),
-                                        ("W", w, kernel[1], stride[1], padding[2], dilation[1], w_out)):
-        _check_windows_see_input(op, axis, size, k, s, p, d, out)
+    _check_windows_see_input(op, "H", h, kernel[0], stride[0], padding[0], dilation[0], h_out)
+    _check_windows_see_input(op, "W", w, kernel[1], stride[1], padding[2], dilation[1], w_out)
     return (n, c, h_out, w_out)
 
 

@@ -1,0 +1,232 @@
+"""Pooling kernels for the CPU, compiled by Numba.
+
+Same structure as ``conv.py``: a Python wrapper per contract function validates (``contract.py``),
+makes the inputs C-contiguous and allocates the output, then calls one
+``@njit(parallel=True, cache=True)`` kernel whose loops mirror ``reference.py``. Every parallel job
+owns one ``(n, c)`` plane, of the output in the forward passes and of the input gradient in the
+backward passes, so the backward scatters (``+=`` into overlapping windows) cannot race.
+
+Pooling needs no padded copy of the input: padding is not a value here (max pooling treats it as
+-inf, so it never wins; average pooling leaves it out of the sum). Instead each window is clipped
+once to the taps that land on real input elements, and the inner loops run over those taps only,
+with no bounds tests. The reference skips padding taps one by one; the result is the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..contract import (
+    check_conv2d_grad_y,
+    check_float_array,
+    check_max_pool2d_backward,
+    check_pool2d,
+)
+
+
+@njit(cache=True)
+def _real_taps(start, k, dilation, size):
+    """Taps ``i < k`` of a window whose taps sit at ``start + i*dilation``: returns
+    ``(first, stop)``, the range of taps that land inside ``[0, size)``, the real input (the others
+    are padding, or overhang in ceil_mode). The taps inside are consecutive in ``i``."""
+    first = 0
+    while first < k and start + first * dilation < 0:
+        first += 1
+    stop = k
+    while stop > first and start + (stop - 1) * dilation >= size:
+        stop -= 1
+    return first, stop
+
+
+@njit(cache=True)
+def _avg_pool_window(start, k, size, pad_after):
+    """One axis of an average-pooling window (same as ``reference._avg_pool_window``): returns
+    ``(first, stop, padded_length)``, the real elements ``[first, stop)`` of ``[start, start + k)``
+    and the window's length clipped to the padded extent (ceil_mode overhang never counts)."""
+    end_in_padding = min(start + k, size + pad_after)
+    return max(start, 0), min(end_in_padding, size), end_in_padding - start
+
+
+# ------------------------------------------------------------------------------------------------
+# Max pooling
+# ------------------------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _max_pool2d_forward_kernel(x, y, indices, kernel_h, kernel_w, stride_h, stride_w,
+                               pad_top, pad_left, dilation_h, dilation_w):
+    """Max and first argmax of every window; one ``(n, c)`` plane per parallel job.
+
+    ``x: (N, C, H, W)``; ``y: (N, C, H_out, W_out)`` and ``indices`` (int64, flat ``h*W + w`` in
+    the unpadded plane) are written.
+    """
+    n, c, h, width = x.shape
+    h_out, w_out = y.shape[2], y.shape[3]
+    for job in prange(n * c):
+        b = job // c
+        ch = job % c
+        for oh in range(h_out):
+            row0 = oh * stride_h - pad_top  # window corner, unpadded coordinates
+            ki0, ki1 = _real_taps(row0, kernel_h, dilation_h, h)
+            for ow in range(w_out):
+                col0 = ow * stride_w - pad_left
+                kj0, kj1 = _real_taps(col0, kernel_w, dilation_w, width)
+                first_row, first_col = row0 + ki0 * dilation_h, col0 + kj0 * dilation_w
+                window = x[b, ch, first_row:, first_col:]  # starts at the first real tap
+                best_value = x.dtype.type(-np.inf)
+                best_index = -1
+                for i in range(ki1 - ki0):
+                    for j in range(kj1 - kj0):
+                        value = window[i * dilation_h, j * dilation_w]
+                        # The first real element starts the race (even if it is -inf); later
+                        # ones must be strictly greater (ties go to the first), or NaN.
+                        if best_index < 0 or value > best_value or np.isnan(value):
+                            best_value = value
+                            best_index = ((first_row + i * dilation_h) * width
+                                          + first_col + j * dilation_w)
+                y[b, ch, oh, ow] = best_value
+                indices[b, ch, oh, ow] = best_index
+
+
+def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+    """Max pooling (see ``reference.max_pool2d_forward`` for the rules).
+
+    ``x: (N, C, H, W)`` -> ``(y, indices)``, both ``(N, C, H_out, W_out)``, indices int64.
+    """
+    op = "max_pool2d_forward"
+    check_float_array(op, "x", x)
+    y_shape = check_pool2d(op, x.shape, kernel, stride, padding, dilation, ceil_mode)
+    y = np.empty(y_shape, dtype=x.dtype)
+    indices = np.empty(y_shape, dtype=np.int64)
+    # ceil_mode only changes the output size; the clipping of each window handles the overhang.
+    _max_pool2d_forward_kernel(np.ascontiguousarray(x), y, indices, kernel[0], kernel[1],
+                               stride[0], stride[1], padding[0], padding[2],
+                               dilation[0], dilation[1])
+    return y, indices
+
+
+@njit(parallel=True, cache=True)
+def _max_pool2d_backward_kernel(grad_y, indices, grad_x_flat):
+    """Route each window's δ to its winner; one ``(n, c)`` plane per parallel job.
+
+    ``grad_y, indices: (N, C, H_out, W_out)``; ``grad_x_flat: (N, C, H*W)`` zeros, accumulated.
+    """
+    n, c, h_out, w_out = grad_y.shape
+    for job in prange(n * c):
+        b = job // c
+        ch = job % c
+        for oh in range(h_out):
+            for ow in range(w_out):
+                grad_x_flat[b, ch, indices[b, ch, oh, ow]] += grad_y[b, ch, oh, ow]
+
+
+def max_pool2d_backward(grad_y, indices, x_shape):
+    """``grad_x`` of max pooling: each δ goes to its window's winner (overlapping windows add).
+
+    ``grad_y, indices: (N, C, H_out, W_out)``, ``x_shape = (N, C, H, W)``
+    -> ``grad_x: (N, C, H, W)``.
+    The wrapper checks every index lies in ``[0, H*W)``, so the kernel cannot write out of bounds.
+    """
+    op = "max_pool2d_backward"
+    check_max_pool2d_backward(op, grad_y, indices, x_shape)
+    n, c, h, width = x_shape
+    grad_x_flat = np.zeros((n, c, h * width), dtype=grad_y.dtype)
+    _max_pool2d_backward_kernel(np.ascontiguousarray(grad_y), np.ascontiguousarray(indices),
+                                grad_x_flat)
+    return grad_x_flat.reshape(n, c, h, width)
+
+
+# ------------------------------------------------------------------------------------------------
+# Average pooling
+# ------------------------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _avg_pool2d_forward_kernel(x, y, kernel_h, kernel_w, stride_h, stride_w,
+                               pad_top, pad_bottom, pad_left, pad_right, count_include_pad):
+    """Mean of every window, PyTorch's divisor; one ``(n, c)`` plane per parallel job.
+
+    ``x: (N, C, H, W)``; ``y: (N, C, H_out, W_out)`` is written.
+    """
+    n, c, h, width = x.shape
+    h_out, w_out = y.shape[2], y.shape[3]
+    for job in prange(n * c):
+        b = job // c
+        ch = job % c
+        for oh in range(h_out):
+            row0, row1, padded_rows = _avg_pool_window(oh * stride_h - pad_top, kernel_h, h,
+                                                       pad_bottom)
+            for ow in range(w_out):
+                col0, col1, padded_cols = _avg_pool_window(ow * stride_w - pad_left, kernel_w,
+                                                           width, pad_right)
+                if count_include_pad:
+                    divisor = padded_rows * padded_cols
+                else:
+                    divisor = (row1 - row0) * (col1 - col0)
+                window = x[b, ch, row0:, col0:]
+                acc = y.dtype.type(0)
+                for i in range(row1 - row0):
+                    for j in range(col1 - col0):
+                        acc += window[i, j]
+                y[b, ch, oh, ow] = acc / y.dtype.type(divisor)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad):
+    """Average pooling (see ``reference.avg_pool2d_forward`` for the divisor rules).
+
+    ``x: (N, C, H, W)`` -> ``y: (N, C, H_out, W_out)``.
+    """
+    op = "avg_pool2d_forward"
+    check_float_array(op, "x", x)
+    y_shape = check_pool2d(op, x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    y = np.empty(y_shape, dtype=x.dtype)
+    top, bottom, left, right = padding
+    _avg_pool2d_forward_kernel(np.ascontiguousarray(x), y, kernel[0], kernel[1],
+                               stride[0], stride[1], top, bottom, left, right,
+                               bool(count_include_pad))
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool2d_backward_kernel(grad_y, grad_x, kernel_h, kernel_w, stride_h, stride_w,
+                                pad_top, pad_bottom, pad_left, pad_right, count_include_pad):
+    """Spread ``δ / divisor`` over every window's real elements; one ``(n, c)`` plane per job.
+
+    ``grad_y: (N, C, H_out, W_out)``; ``grad_x: (N, C, H, W)`` zeros, accumulated.
+    """
+    n, c, h, width = grad_x.shape
+    h_out, w_out = grad_y.shape[2], grad_y.shape[3]
+    for job in prange(n * c):
+        b = job // c
+        ch = job % c
+        for oh in range(h_out):
+            row0, row1, padded_rows = _avg_pool_window(oh * stride_h - pad_top, kernel_h, h,
+                                                       pad_bottom)
+            for ow in range(w_out):
+                col0, col1, padded_cols = _avg_pool_window(ow * stride_w - pad_left, kernel_w,
+                                                           width, pad_right)
+                if count_include_pad:
+                    divisor = padded_rows * padded_cols
+                else:
+                    divisor = (row1 - row0) * (col1 - col0)
+                share = grad_y[b, ch, oh, ow] / grad_x.dtype.type(divisor)
+                window = grad_x[b, ch, row0:, col0:]
+                for i in range(row1 - row0):
+                    for j in range(col1 - col0):
+                        window[i, j] += share
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
+    """``grad_x`` of average pooling: each window spreads ``δ / divisor`` over its real elements.
+
+    ``grad_y: (N, C, H_out, W_out)``, ``x_shape = (N, C, H, W)`` -> ``grad_x: (N, C, H, W)``.
+    """
+    op = "avg_pool2d_backward"
+    check_float_array(op, "grad_y", grad_y)
+    y_shape = check_pool2d(op, x_shape, kernel, stride, padding, (1, 1), ceil_mode)
+    check_conv2d_grad_y(op, grad_y.shape, y_shape)
+    grad_x = np.zeros(tuple(x_shape), dtype=grad_y.dtype)
+    top, bottom, left, right = padding
+    _avg_pool2d_backward_kernel(np.ascontiguousarray(grad_y), grad_x, kernel[0], kernel[1],
+                                stride[0], stride[1], top, bottom, left, right,
+                                bool(count_include_pad))
+    return grad_x
