@@ -110,7 +110,12 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
     ``H_out = floor((H + 2*padding - dilation*(kH-1) - 1) / stride) + 1``.
     ``padding`` may be an int, a pair, ``"valid"`` or ``"same"``.
     """
-    op = "conv2d"
+    return _conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor], stride: IntOrPair,
+            padding: Union[IntOrPair, str], dilation: IntOrPair, groups: int) -> Tensor:
+    """``conv2d``, with errors reported under ``op`` (``conv1d`` delegates here)."""
     check_float_tensors(op, input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (3, 4), "(N, C_in, H, W) or (C_in, H, W)")
     check_rank(op, "weight", weight, (4,), "(C_out, C_in/groups, kH, kW)")
@@ -142,12 +147,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
         (padding,) = to_tuple(op, "padding", padding, 1)
         padding = (0, padding)
     x, unbatched = _batched(op, input, 3)
-    x2d, w2d = x.unsqueeze(2), weight.unsqueeze(2)
-    if not isinstance(padding, str):  # report errors under this op's name before delegating
-        check_conv2d(op, x2d.shape, w2d.shape, (1, stride), symmetric_padding(padding),
-                     (1, dilation), groups)
-    y = conv2d(x2d, w2d, bias, stride=(1, stride), padding=padding, dilation=(1, dilation),
-               groups=groups).squeeze(2)
+    # errors are reported under this op's name by the shared 2-D implementation
+    y = _conv2d(op, x.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, stride),
+                padding=padding, dilation=(1, dilation), groups=groups).squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 
@@ -170,7 +172,15 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*stride - 2*padding + dilation*(kH-1) +
     output_padding + 1``.
     """
-    op = "conv_transpose2d"
+    return _conv_transpose2d("conv_transpose2d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor],
+                      stride: IntOrPair, padding: IntOrPair, output_padding: IntOrPair,
+                      groups: int, dilation: IntOrPair) -> Tensor:
+    """``conv_transpose2d``, with errors reported under ``op`` (``conv_transpose1d`` delegates
+    here)."""
     check_float_tensors(op, input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (3, 4), "(N, C_in, H, W) or (C_in, H, W)")
     check_rank(op, "weight", weight, (4,), "(C_in, C_out/groups, kH, kW)")
@@ -182,10 +192,14 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     check_positive(op, "dilation", dilation)
     check_non_negative(op, "padding", pads)
     check_non_negative(op, "output_padding", output_padding)
+    # output_padding picks one of the `stride` input sizes that a conv2d maps to the same output
+    # size, so it must be smaller than the stride. (PyTorch also accepts stride <= output_padding
+    # < dilation, but then no conv2d with these settings maps the output back to the input's size,
+    # so the kernel contract cannot compute it: refused here rather than failing in a kernel.)
     for axis in range(2):
-        if output_padding[axis] >= max(stride[axis], dilation[axis]):
+        if output_padding[axis] >= stride[axis]:
             raise ValueError(f"{op}: output_padding {output_padding} must be smaller than "
-                             f"either stride {stride} or dilation {dilation}")
+                             f"stride {stride}")
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     x, unbatched = _batched(op, input, 4)
@@ -228,9 +242,9 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     (dilation,) = to_tuple(op, "dilation", dilation, 1)
     x, unbatched = _batched(op, input, 3)
     # height 1: no stride, padding or dilation along it
-    y = conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, stride),
-                         padding=(0, padding), output_padding=(0, output_padding),
-                         groups=groups, dilation=(1, dilation))
+    y = _conv_transpose2d(op, x.unsqueeze(2), weight.unsqueeze(2), bias, stride=(1, stride),
+                          padding=(0, padding), output_padding=(0, output_padding),
+                          groups=groups, dilation=(1, dilation))
     y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
 

@@ -72,7 +72,13 @@ def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair
     Padding counts as -inf (it never wins). With ``return_indices=True`` also returns the argmax
     of each window as a flat index ``h * W + w`` into the input plane (int64), as PyTorch does.
     """
-    op = "max_pool2d"
+    return _max_pool2d("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode,
+                       return_indices)
+
+
+def _max_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+                padding: IntOrPair, dilation: IntOrPair, ceil_mode: bool, return_indices: bool):
+    """``max_pool2d``, with errors reported under ``op`` (``max_pool1d`` delegates here)."""
     check_float_tensors(op, input=input)
     check_rank(op, "input", input, (3, 4), "(N, C, H, W) or (C, H, W)")
     kernel, stride, padding, dilation = _pool_args(op, kernel_size, stride, padding, dilation)
@@ -96,7 +102,13 @@ def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair
     ``count_include_pad=True`` divides by the whole window (padding counted as zeros);
     ``False`` divides by the number of real input elements in the window.
     """
-    op = "avg_pool2d"
+    return _avg_pool2d("avg_pool2d", input, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad)
+
+
+def _avg_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+                padding: IntOrPair, ceil_mode: bool, count_include_pad: bool) -> Tensor:
+    """``avg_pool2d``, with errors reported under ``op`` (``avg_pool1d`` delegates here)."""
     check_float_tensors(op, input=input)
     check_rank(op, "input", input, (3, 4), "(N, C, H, W) or (C, H, W)")
     kernel, stride, padding, _ = _pool_args(op, kernel_size, stride, padding, 1)
@@ -124,8 +136,8 @@ def max_pool1d(input: Tensor, kernel_size: int, stride: Optional[int] = None, pa
     op = "max_pool1d"
     x, unbatched = _pool1d_as_2d(op, input)
     kernel, stride, padding, dilation = _pool_args(op, kernel_size, stride, padding, dilation, 1)
-    y, indices = max_pool2d(x, (1,) + kernel, (1,) + stride, (0,) + padding, (1,) + dilation,
-                            ceil_mode, return_indices=True)
+    y, indices = _max_pool2d(op, x, (1,) + kernel, (1,) + stride, (0,) + padding,
+                             (1,) + dilation, ceil_mode, return_indices=True)
     y, indices = y.squeeze(2), indices.squeeze(2)  # with height 1, h*W + w is just w
     if unbatched:
         y, indices = y.squeeze(0), indices.squeeze(0)
@@ -138,8 +150,8 @@ def avg_pool1d(input: Tensor, kernel_size: int, stride: Optional[int] = None, pa
     op = "avg_pool1d"
     x, unbatched = _pool1d_as_2d(op, input)
     kernel, stride, padding, _ = _pool_args(op, kernel_size, stride, padding, 1, 1)
-    y = avg_pool2d(x, (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
-                   count_include_pad).squeeze(2)
+    y = _avg_pool2d(op, x, (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
+                    count_include_pad).squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 
