@@ -1,0 +1,184 @@
+"""Normalisation layers: batch norm (per channel, over the batch) and layer norm (per sample).
+
+Batch norm is a hot op in ResNets, so it is one :class:`Function` with a hand-written backward
+(the derivation is in :class:`BatchNormFunction`) rather than a chain of a dozen small ops, each
+of which would allocate its own intermediate and its own gradient.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence, Union
+
+from tinyconv.autograd import Function, no_grad
+from tinyconv.nn.functional._args import check_float_tensors
+from tinyconv.tensor import Tensor, check_same_device
+
+
+class BatchNormFunction(Function):
+    """``y = γ · x̂ + β`` per channel, with ``x̂ = (x - μ) / √(σ² + ε)``.
+
+    ``x: (N, C, *)``, ``γ, β: (C,)``. In training ``μ, σ²`` are the batch statistics of each
+    channel (the variance biased: divided by ``m``, the number of values per channel); in eval
+    they are the running statistics, given as the fixed arrays ``mean`` and ``var``.
+
+    Backward, training mode. With ``δ = dL/dy`` and all sums over the ``m`` values of a channel:
+
+    - ``dL/dβ = Σ δ``, ``dL/dγ = Σ δ x̂``, and ``g := dL/dx̂ = γ δ``.
+    - ``x̂_i`` depends on ``x_j`` directly and through ``μ`` and ``σ²``. With
+      ``s = 1/√(σ² + ε)``, ``dμ/dx_j = 1/m`` and ``dσ²/dx_j = 2 (x_j - μ) / m``:
+
+      ``dx̂_i/dx_j = s (δ_ij - 1/m) - (x_i - μ) s³ (x_j - μ) / m``
+      ``= (s/m) (m δ_ij - 1 - x̂_i x̂_j)``.
+    - So ``dL/dx_j = Σ_i g_i dx̂_i/dx_j = (s/m) (m g_j - Σ g - x̂_j Σ g x̂)``, that is
+      ``dL/dx = γ s (δ - mean(δ) - x̂ · mean(δ x̂))``.
+
+    The two means are the only reductions: one pass for ``dL/dβ`` and ``dL/dγ``, reused for
+    ``dL/dx``. In eval mode ``μ`` and ``σ²`` are constants, so ``dL/dx = γ s δ`` only.
+    """
+
+    name = "batch_norm"
+
+    def forward(self, x, weight, bias, training=False, mean=None, var=None, eps=1e-5):
+        xp = self.xp
+        self.axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channel axis
+        channel_shape = (1, -1) + (1,) * (x.ndim - 2)  # (C,) -> broadcastable against x
+        self.training = training
+        if training:
+            mean = x.mean(axis=self.axes)
+            centered = x - mean.reshape(channel_shape)
+            var = (centered * centered).mean(axis=self.axes)  # biased, for normalising
+            # kept for the caller, which updates the running statistics from them
+            self.batch_mean, self.batch_var = mean, var
+        else:
+            centered = x - mean.reshape(channel_shape)
+        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(channel_shape)
+        x_hat = centered * inv_std
+        self.channel_shape = channel_shape
+        self.save_for_backward(x_hat, inv_std, weight)
+        return x_hat * weight.reshape(channel_shape) + bias.reshape(channel_shape)
+
+    def backward(self, grad_y):
+        x_hat, inv_std, weight = self.saved
+        need_x, need_weight, need_bias = self.needs_input_grad
+        grad_weight = (grad_y * x_hat).sum(axis=self.axes) if need_weight or need_x else None
+        grad_bias = grad_y.sum(axis=self.axes) if need_bias or need_x else None
+        grad_x = None
+        if need_x:
+            scale = weight.reshape(self.channel_shape) * inv_std  # γ s
+            if self.training:
+                count = grad_y.size // grad_y.shape[1]  # m, values per channel
+                mean_grad = (grad_bias / count).reshape(self.channel_shape)  # mean(δ)
+                mean_grad_x_hat = (grad_weight / count).reshape(self.channel_shape)  # mean(δx̂)
+                grad_x = scale * (grad_y - mean_grad - x_hat * mean_grad_x_hat)
+            else:
+                grad_x = scale * grad_y
+        return (grad_x, grad_weight if need_weight else None, grad_bias if need_bias else None)
+
+
+def _check_channel_vector(op: str, name: str, t: Optional[Tensor], channels: int) -> None:
+    if t is not None and t.shape != (channels,):
+        raise ValueError(f"{op}: {name} must have shape ({channels},) (one value per channel of "
+                         f"the input's dimension 1), got {t.shape}")
+
+
+def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dimension 1) to mean 0 and variance 1, then scale and shift.
+
+    ``input: (N, C)``, ``(N, C, L)`` or ``(N, C, H, W)``; ``running_mean``, ``running_var``,
+    ``weight`` (γ) and ``bias`` (β): ``(C,)``. Returns the input's shape.
+
+    - ``training=True``: normalise with the batch mean and the *biased* batch variance of each
+      channel (over N and the spatial positions), and, when running statistics are given, update
+      them in place: ``running = (1 - momentum) · running + momentum · batch``, with the
+      *unbiased* batch variance for ``running_var`` (as PyTorch).
+    - ``training=False``: normalise with ``running_mean`` and ``running_var`` (required).
+
+    ``y = (x - mean) / √(var + eps) · weight + bias``; weight defaults to 1 and bias to 0.
+    """
+    op = "batch_norm"
+    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
+                         f"got shape {input.shape}")
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(t).__name__}")
+        _check_channel_vector(op, name, t, channels)
+    check_same_device(op, [t for t in (input, running_mean, running_var) if t is not None])
+    if not isinstance(training, bool):
+        raise TypeError(f"{op}: training must be True or False, got {training!r}")
+    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool):
+        raise TypeError(f"{op}: momentum must be a number, got {momentum!r}")
+    if not isinstance(eps, numbers.Real) or eps < 0:
+        raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
+
+    values_per_channel = input.numel() // channels if channels else 0
+    if training and values_per_channel <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
+                         f"input of shape {input.shape} (batch statistics of a single value "
+                         "are meaningless: its variance is 0)")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var must be given in evaluation mode "
+                         "(training=False), which normalises with them")
+
+    xp = input.xp
+    if weight is None:
+        weight = Tensor._from_array(xp.ones(channels, dtype=input.dtype), input.device)
+    if bias is None:
+        bias = Tensor._from_array(xp.zeros(channels, dtype=input.dtype), input.device)
+    stats = {}
+    if not training:
+        stats = {"mean": running_mean.data.astype(input.dtype, copy=False),
+                 "var": running_var.data.astype(input.dtype, copy=False)}
+    output, ctx = BatchNormFunction.apply_with_ctx(input, weight, bias, training=training,
+                                                   eps=float(eps), **stats)
+
+    if training and running_mean is not None:
+        with no_grad():
+            running_mean.mul_(1 - momentum).add_(ctx.batch_mean * momentum)
+    if training and running_var is not None:
+        # the running variance estimates the population's, so it takes Bessel's correction
+        unbiased_var = ctx.batch_var * (values_per_channel / (values_per_channel - 1))
+        with no_grad():
+            running_var.mul_(1 - momentum).add_(unbiased_var * momentum)
+    return output
+
+
+def layer_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over its last dimensions ``normalized_shape`` to mean 0 and
+    (biased) variance 1, then scale by ``weight`` and shift by ``bias`` (both of shape
+    ``normalized_shape``, applied elementwise).
+
+    ``input: (*, *normalized_shape)``; returns the input's shape. Unlike batch norm, the
+    statistics come from one sample alone, so training and evaluation behave the same.
+    Written with tensor operations (mean, var, sqrt), whose rules give the gradient.
+    """
+    op = "layer_norm"
+    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (int(normalized_shape),)
+    normalized_shape = tuple(normalized_shape)
+    count = len(normalized_shape)
+    if count == 0 or input.ndim < count or input.shape[input.ndim - count:] != normalized_shape:
+        raise ValueError(f"{op}: normalized_shape {normalized_shape} must be a non-empty tail "
+                         f"of the input's shape {input.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != normalized_shape:
+            raise ValueError(f"{op}: {name} must have shape normalized_shape = "
+                             f"{normalized_shape}, got {t.shape}")
+    axes = tuple(range(input.ndim - count, input.ndim))
+    mean = input.mean(dim=axes, keepdim=True)
+    var = input.var(dim=axes, keepdim=True, correction=0)
+    output = (input - mean) / (var + eps).sqrt()
+    if weight is not None:
+        output = output * weight
+    if bias is not None:
+        output = output + bias
+    return output
