@@ -73,7 +73,11 @@ class Pow(Function):
 
     def backward(self, grad):  # d(a^b)/da = b·a^(b-1), d(a^b)/db = a^b·ln(a)
         a, b, out = self.saved
-        grad_a = grad * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        grad_a = None
+        if self.needs_input_grad[0]:
+            # a^0 is constant, so its derivative is 0 even at a = 0, where b·a^(b-1) would be
+            # 0·inf = nan; using a^1 there keeps the factor b = 0 finite (PyTorch also gives 0)
+            grad_a = grad * b * a ** self.xp.where(b == 0, 1, b - 1)
         grad_b = None
         if self.needs_input_grad[1]:
             xp = self.xp
@@ -113,10 +117,12 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
+        # restore B's column axis before A's row axis: for vector @ vector the gradient is 0-d,
+        # and only the last-axis insertion is valid on a 0-d array
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
         grad_a = grad_b = None
         if self.needs_input_grad[0]:
             grad_a = sum_to_shape(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)

@@ -375,8 +375,14 @@ class Tensor:
         dim = axis if dim is None else dim
         if dim is None:
             return tuple(range(self.ndim))
-        dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
-        return tuple(sorted(_normalize_dim(op, d, self.ndim) for d in dims))
+        # anything but a tuple or list is one dim (_normalize_dim rejects a non-int clearly)
+        dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        axes = tuple(sorted(_normalize_dim(op, d, self.ndim) for d in dims))
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"{op}: dim {tuple(dims)} names a dimension more than once "
+                             f"(tensor of shape {self.shape})")
+        # a 0-d tensor accepts dim 0 or -1 (as PyTorch) but has no axis to reduce
+        return axes if self.ndim else ()
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> "Tensor":
         source = self.to(dtype) if dtype is not None else self
@@ -434,6 +440,8 @@ class Tensor:
         if dim is None:  # over everything: ties share the gradient
             return self.amax() if op == "max" else self.amin()
         d = _normalize_dim(op, dim, self.ndim)
+        if self.ndim == 0:  # dim 0 of a 0-d tensor (allowed, as PyTorch): the value itself
+            return MinMax(self.clone(), self._arg("arg" + op, d, keepdim))
         indices = self.argmax(d, keepdim=True) if op == "max" else self.argmin(d, keepdim=True)
         values = ops.TakeAlongDim.apply(self, indices=indices.data, axis=d)
         if not keepdim:
@@ -453,7 +461,9 @@ class Tensor:
     def _arg(self, op: str, dim: Any, keepdim: builtins.bool) -> "Tensor":
         self._check_nonempty(op)
         find = self.xp.argmax if op == "argmax" else self.xp.argmin
-        if dim is None:
+        if dim is not None:
+            _normalize_dim(op, dim, self.ndim)
+        if dim is None or self.ndim == 0:  # a 0-d tensor's only index is 0, whatever dim says
             result = find(self.data.reshape(-1))
             if keepdim:
                 result = result.reshape((1,) * self.ndim)
@@ -918,6 +928,8 @@ def randint(low: int, high: Optional[int] = None, size: Shape = (), dtype: Any =
     """Integers uniform on [low, high) (``randint(high, size)`` means low = 0)."""
     if high is None:
         low, high = 0, low
+    elif not isinstance(high, numbers.Integral):  # randint(high, size), as torch.randint(5, (3,))
+        low, high, size = 0, low, high
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     size = (size,) if isinstance(size, numbers.Integral) else tuple(size)

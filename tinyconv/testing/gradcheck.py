@@ -80,6 +80,9 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor] | Tensor, eps: float = 1e-6
                 numeric[j] = (plus - minus) / (2 * eps)
             got = analytic[i].reshape(-1)
             error = np.abs(got - numeric) - (atol + rtol * np.abs(numeric))
+            # a nan on either side is a failure, not a pass: nan > 0 is False, so without this
+            # a backward that returns nan would slip through
+            error[np.isnan(error)] = np.inf
             if error.size and (worst is None or error.max() > worst[0]):
                 j = int(error.argmax())
                 worst = (error.max(), i, j, got[j], numeric[j])
