@@ -21,6 +21,7 @@ from tinyconv.tensor import (MinMax, Tensor, as_dtype, bool, cat, concat, defaul
                              ones_like, pad, rand, rand_like, randint, randn, randn_like, randperm,
                              split, stack, tensor, uint8, where, zeros, zeros_like, arange)
 
+from tinyconv.model_summary import summary
 from tinyconv.serialization import load, save
 
 __version__ = "0.1.0"
@@ -32,10 +33,6 @@ _LAZY_SUBMODULES = ("nn", "optim", "data", "models", "signal", "testing", "utils
 
 
 def __getattr__(name: str):
-    if name == "summary":  # tc.summary(model, input_size)
-        from tinyconv.summary import summary
-
-        return summary
     if name in _LAZY_SUBMODULES:
         return _importlib.import_module(f"tinyconv.{name}")
     raise AttributeError(f"module 'tinyconv' has no attribute {name!r}")

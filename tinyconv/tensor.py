@@ -313,8 +313,9 @@ class Tensor:
     def __rsub__(self, other): return self._binary(ops.Sub, other, reverse=True)
     def __mul__(self, other): return self._binary(ops.Mul, other)
     def __rmul__(self, other): return self._binary(ops.Mul, other, reverse=True)
-    def __truediv__(self, other): return self._binary(ops.Div, other)
-    def __rtruediv__(self, other): return self._binary(ops.Div, other, reverse=True)
+    # true division of integers gives float32, not NumPy's float64 (PyTorch's rule)
+    def __truediv__(self, other): return self._floating()._binary(ops.Div, other)
+    def __rtruediv__(self, other): return self._floating()._binary(ops.Div, other, reverse=True)
     def __pow__(self, other): return self._binary(ops.Pow, other)
     def __rpow__(self, other): return self._binary(ops.Pow, other, reverse=True)
     def __neg__(self): return ops.Neg.apply(self)
@@ -346,14 +347,18 @@ class Tensor:
         return ops.MatMul.apply(self, other)
 
     # -- elementwise functions ------------------------------------------------------------
-    def exp(self): return ops.Exp.apply(self)
-    def log(self): return ops.Log.apply(self)
-    def sqrt(self): return ops.Sqrt.apply(self)
+    def _floating(self) -> "Tensor":
+        """Integer tensors become float32 before float-valued functions (as in PyTorch)."""
+        return self if is_floating_dtype(self.dtype) else ops.Cast.apply(self, dtype=float32)
+
+    def exp(self): return ops.Exp.apply(self._floating())
+    def log(self): return ops.Log.apply(self._floating())
+    def sqrt(self): return ops.Sqrt.apply(self._floating())
     def abs(self): return ops.Abs.apply(self)
-    def sin(self): return ops.Sin.apply(self)
-    def cos(self): return ops.Cos.apply(self)
-    def tanh(self): return ops.Tanh.apply(self)
-    def sigmoid(self): return ops.Sigmoid.apply(self)
+    def sin(self): return ops.Sin.apply(self._floating())
+    def cos(self): return ops.Cos.apply(self._floating())
+    def tanh(self): return ops.Tanh.apply(self._floating())
+    def sigmoid(self): return ops.Sigmoid.apply(self._floating())
     def relu(self): return ops.ReLU.apply(self)
     __abs__ = abs
 
