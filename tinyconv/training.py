@@ -1,0 +1,280 @@
+"""The training loop behind ``tinyconv train``, usable from Python too.
+
+One epoch is the loop every tutorial teaches::
+
+    for images, labels in loader:
+        loss = cross_entropy(model(images), labels)   # forward
+        optimizer.zero_grad()
+        loss.backward()                                # backward: gradients of every parameter
+        optimizer.step()                               # update
+
+:func:`fit` adds what a person expects around it: progress bars, per-epoch loss and accuracy,
+a checkpoint after every epoch (so Ctrl-C or a crash loses at most one epoch, and ``--resume``
+continues exactly where it stopped), and a PNG of the learning curves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import tinyconv as tc
+
+OPTIMIZERS = {  # name -> (class name in tc.optim, default learning rate)
+    "sgd": ("SGD", 0.05),
+    "adam": ("Adam", 3e-3),
+    "adamw": ("AdamW", 1e-3),
+    "rmsprop": ("RMSprop", 1e-3),
+    "adagrad": ("Adagrad", 1e-2),
+    "adadelta": ("Adadelta", 1.0),
+}
+DATASETS = ("digits", "mnist", "fashion-mnist", "shapes")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that decides a training run (saved in every checkpoint)."""
+
+    model: str = "lenet5"
+    dataset: str = "digits"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: Optional[float] = None  # None: the optimizer's default from OPTIMIZERS
+    optimizer: str = "adam"
+    device: str = "cpu"
+    seed: int = 0
+    out: str = "runs/lenet5-digits"
+    schedule: str = "cosine"  # learning rate per epoch: "cosine" (anneal to 0) or "constant"
+    data_root: Optional[str] = None  # folder with MNIST/Fashion-MNIST IDX files
+    progress: Optional[bool] = None  # None: show progress bars only on a terminal
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else OPTIMIZERS[self.optimizer][1]
+
+
+def load_datasets(config: TrainConfig):
+    """``(train, test, image_shape, class_names)`` for the configured data set.
+
+    ``digits`` are resized to 32×32, the input size of LeNet-5; MNIST-like sets stay 28×28 unless
+    the model is LeNet-5, which is padded to 32×32 as in the original paper.
+    """
+    name = config.dataset
+    wants_32 = config.model == "lenet5"
+    if name == "digits":  # standardised with the training split's mean and std
+        # 1,438 training images are few: random shifts of up to 2 pixels (edge pixels repeated,
+        # i.e. background) show the network each digit in slightly different places
+        shift = tc.data.RandomCrop(32, padding=2, padding_mode="edge")
+        train = tc.data.digits(train=True, size=32, normalize=True, transform=shift)
+        test = tc.data.digits(train=False, size=32, normalize=True)
+    elif name in ("mnist", "fashion-mnist"):
+        kwargs: dict[str, Any] = {"fashion": name == "fashion-mnist"}
+        if config.data_root is not None:
+            kwargs.update(root=config.data_root, source="idx")
+        elif name == "fashion-mnist":
+            raise ValueError("fashion-mnist needs --data-root: a folder with its IDX files "
+                             "(nothing on PyPI bundles Fashion-MNIST)")
+        train = tc.data.mnist(train=True, **kwargs)
+        test = tc.data.mnist(train=False, **kwargs)
+        if wants_32:  # LeNet-5 read 32x32 images: MNIST's 28x28 digits with a 2-pixel border
+            train, test = (tc.data.TensorDataset(tc.pad(ds.tensors[0], (2, 2, 2, 2)),
+                                                 ds.tensors[1]) for ds in (train, test))
+    elif name == "shapes":
+        train = tc.data.shapes(train=True, size=32 if wants_32 else 28)
+        test = tc.data.shapes(train=False, size=32 if wants_32 else 28)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    image_shape = tuple(train[0][0].shape)
+    classes = getattr(train, "classes", None) or [str(i) for i in range(_num_classes(train))]
+    return train, test, image_shape, classes
+
+
+def _num_classes(dataset) -> int:
+    labels = dataset.tensors[1] if hasattr(dataset, "tensors") else \
+        tc.tensor([int(dataset[i][1]) for i in range(len(dataset))])
+    return int(labels.max().item()) + 1
+
+
+def build_model(config: TrainConfig, image_shape: tuple, num_classes: int) -> "tc.nn.Module":
+    """A model from ``tc.models`` sized for the data (channels, classes, small inputs)."""
+    builder = getattr(tc.models, config.model, None)
+    if builder is None or not callable(builder):
+        raise ValueError(f"unknown model {config.model!r}; choose from "
+                         f"{', '.join(tc.models.__all__)}")
+    channels, height, _ = image_shape
+    if config.model == "lenet5":
+        return builder(num_classes=num_classes, in_channels=channels)
+    return builder(num_classes=num_classes, in_channels=channels, small_input=True)
+
+
+def build_optimizer(config: TrainConfig, parameters) -> "tc.optim.Optimizer":
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; choose from "
+                         f"{', '.join(OPTIMIZERS)}")
+    class_name, _ = OPTIMIZERS[config.optimizer]
+    kwargs = {"momentum": 0.9} if config.optimizer == "sgd" else {}
+    return getattr(tc.optim, class_name)(parameters, lr=config.learning_rate, **kwargs)
+
+
+def build_scheduler(config: TrainConfig, optimizer):
+    """Cosine annealing lowers the learning rate smoothly to 0 over the run: big steps early,
+    small ones at the end, so the last epochs settle instead of bouncing around a minimum."""
+    if config.schedule == "cosine":
+        return tc.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "constant":
+        return None
+    raise ValueError(f"unknown schedule {config.schedule!r}; choose 'cosine' or 'constant'")
+
+
+def _progress(iterable, total: int, description: str, enabled: Optional[bool]):
+    """A tqdm bar on stderr when it is a terminal (or when asked), the bare iterable otherwise."""
+    if enabled is False:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is in the tutorials extra; training works without it
+        return iterable
+    return tqdm(iterable, total=total, desc=description, leave=False, unit="batch",
+                disable=None if enabled is None else not enabled, file=sys.stderr)
+
+
+def train_one_epoch(model, loader, optimizer, description: str = "",
+                    progress: Optional[bool] = None) -> tuple[float, float]:
+    """One pass over ``loader``; returns (mean loss, accuracy) over the samples seen."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = _progress(loader, len(loader), description, progress)
+    for images, labels in bar:
+        logits = model(images)
+        loss = tc.nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        batch = labels.shape[0]
+        total_loss += loss.item() * batch
+        correct += int((logits.argmax(dim=1) == labels).sum().item())
+        seen += batch
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+    return total_loss / seen, correct / seen
+
+
+@tc.no_grad()
+def evaluate(model, loader) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``model`` in eval mode on every sample of ``loader``."""
+    model.eval()
+    total_loss, correct, seen = 0.0, 0, 0
+    for images, labels in loader:
+        logits = model(images)
+        total_loss += tc.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        correct += int((logits.argmax(dim=1) == labels).sum().item())
+        seen += labels.shape[0]
+    return total_loss / seen, correct / seen
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfig, epoch: int,
+                    history: dict) -> None:
+    """Everything needed to resume: weights, optimizer state, epoch, curves and the random
+    generator's state (so a resumed run shuffles exactly as an uninterrupted one)."""
+    tc.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+             "config": dataclasses.asdict(config), "epoch": epoch, "history": history,
+             "generator": json.dumps(tc.default_generator().bit_generator.state)}, path)
+
+
+def plot_history(history: dict, path: Path) -> Optional[Path]:
+    """Loss and accuracy per epoch, side by side, as a PNG (None if matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    epochs = range(1, len(history["train_loss"]) + 1)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, history["train_loss"], "o-", label="train")
+    left.plot(epochs, history["test_loss"], "o-", label="test")
+    left.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    right.plot(epochs, [100 * a for a in history["train_acc"]], "o-", label="train")
+    right.plot(epochs, [100 * a for a in history["test_acc"]], "o-", label="test")
+    right.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for axes in (left, right):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def fit(config: TrainConfig, resume: Optional[str] = None,
+        log: Callable[[str], None] = print) -> dict:
+    """Train as configured; returns the history ``{"train_loss": [...], "test_acc": [...], ...}``.
+
+    Writes ``<out>/checkpoint.npz`` after every epoch and ``<out>/curves.png`` at the end.
+    Ctrl-C stops after saving what the last finished epoch produced, and re-raises.
+    """
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.npz"
+    state = tc.load(resume) if resume else None
+    if state is not None:  # the checkpoint's configuration wins, except for the epoch count
+        epochs = config.epochs
+        config = TrainConfig(**{**state["config"], "epochs": epochs, "out": config.out,
+                                "progress": config.progress})
+    tc.manual_seed(config.seed)
+    train_set, test_set, image_shape, classes = load_datasets(config)
+    model = build_model(config, image_shape, len(classes)).to(config.device)
+    optimizer = build_optimizer(config, model.parameters())
+    scheduler = build_scheduler(config, optimizer)
+    history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
+    first_epoch = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history = state["history"]
+        first_epoch = state["epoch"]
+        tc.default_generator().bit_generator.state = json.loads(state["generator"])
+        log(f"resumed from {resume} after epoch {first_epoch}")
+    train_loader = tc.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
+    test_loader = tc.data.DataLoader(test_set, batch_size=256)
+    parameters = sum(p.numel() for p in model.parameters())
+    log(f"training {config.model} ({parameters:,} parameters) on {config.dataset} "
+        f"({len(train_set)} train / {len(test_set)} test images of shape {image_shape}) with "
+        f"{config.optimizer} lr={config.learning_rate:g}, batch {config.batch_size}, "
+        f"{config.epochs} epochs, seed {config.seed}")
+    try:
+        for epoch in range(first_epoch, config.epochs):
+            started = time.perf_counter()
+            train_loss, train_acc = train_one_epoch(
+                model, train_loader, optimizer, f"epoch {epoch + 1}/{config.epochs}",
+                config.progress)
+            if scheduler is not None:
+                scheduler.step()
+            test_loss, test_acc = evaluate(model, test_loader)
+            for key, value in (("train_loss", train_loss), ("train_acc", train_acc),
+                               ("test_loss", test_loss), ("test_acc", test_acc)):
+                history[key].append(value)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, config, epoch + 1, history)
+            log(f"epoch {epoch + 1:>3}/{config.epochs}  loss {train_loss:.4f}  "
+                f"train acc {100 * train_acc:6.2f}%  test loss {test_loss:.4f}  "
+                f"test acc {100 * test_acc:6.2f}%  ({time.perf_counter() - started:.1f} s)")
+    except KeyboardInterrupt:
+        log(f"\ninterrupted: the checkpoint of the last finished epoch is in {checkpoint} "
+            f"(continue with --resume {checkpoint})")
+        raise
+    finally:
+        if history["train_loss"]:
+            curves = plot_history(history, out / "curves.png")
+            if curves is not None:
+                log(f"learning curves: {curves}")
+    log(f"checkpoint: {checkpoint}")
+    return history
+
