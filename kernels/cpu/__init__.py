@@ -1,12 +1,93 @@
-"""The CPU kernel set: Numba kernels (``njit(parallel=True, cache=True)``) for the seven contract
-functions, float32 and float64, every option supported natively.
+"""The CPU kernel set: Numba kernels for the seven contract functions, float32 and float64.
 
-Each function validates its arguments with ``tinyconv.kernels.contract`` and mirrors the loops of
-``tinyconv.kernels.reference``, which is the specification these kernels are tested against.
+Convolutions go through ``dispatch.py``, which picks per call between a direct kernel
+(``direct.py``) and im2col + BLAS GEMM (``im2col.py``) by a documented heuristic; ``conv.py``
+holds the plain loops that mirror ``reference.py`` line by line. Pooling is in ``pool.py``.
+Every function validates its arguments with ``tinyconv.kernels.contract`` and is tested against
+``tinyconv.kernels.reference``.
+
+Compilation and its cache
+-------------------------
+Kernels are compiled by Numba on first use, only for the dtypes and array layouts actually seen,
+and cached on disk (``cache=True``), so a later process loads them in milliseconds. The cache
+lives in ``__pycache__`` next to these files (it survives ``pip install -e .``); when that folder
+is read-only (a system-wide install) it goes to ``$XDG_CACHE_HOME/tinyconv/numba``
+(``~/.cache/tinyconv/numba``). A ``NUMBA_CACHE_DIR`` set by the user always wins. The first time a
+kernel really has to be compiled, one line on stderr says so; ``warmup()`` compiles ahead of time.
 """
 
-from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
-from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+
+def _configure_cache() -> None:
+    """Choose where Numba caches compiled kernels (before any ``@njit(cache=True)`` runs)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return  # the user decided
+    here = os.path.dirname(os.path.abspath(__file__))
+    if _writable(os.path.join(here, "__pycache__")) or (
+            not os.path.exists(os.path.join(here, "__pycache__")) and _writable(here)):
+        return  # Numba's default: __pycache__ beside the sources
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache = os.path.join(base, "tinyconv", "numba")
+    try:
+        os.makedirs(cache, exist_ok=True)
+    except OSError:
+        cache = os.path.join(tempfile.gettempdir(), "tinyconv-numba-cache")
+        os.makedirs(cache, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = cache
+    import numba.core.config
+    numba.core.config.CACHE_DIR = cache  # in case numba was imported before us
+
+
+def _writable(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+_configure_cache()
+
+from numba.core import event as _event  # noqa: E402
+
+_announced = [False]
+
+
+class _CompileAnnouncer(_event.Listener):
+    """Prints one line on stderr the first time one of our kernels misses the cache."""
+
+    def on_start(self, event):
+        if _announced[0]:
+            return
+        dispatcher = (event.data or {}).get("dispatcher")
+        module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+        if module.startswith(("tinyconv.kernels", "kernels.")):
+            _announced[0] = True
+            print("tinyconv: compiling kernels, once (cached afterwards)...", file=sys.stderr,
+                  flush=True)
+
+    def on_end(self, event):
+        pass
+
+
+_event.register("numba:compile", _CompileAnnouncer())
+
+from ._runtime import get_num_threads, set_num_threads, workspace  # noqa: E402
+from .dispatch import (  # noqa: E402
+    choose_plan,
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    conv2d_forward,
+    force_plan,
+    plan_name,
+)
+from .pool import (  # noqa: E402
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
 
 __all__ = [
     "avg_pool2d_backward",
@@ -17,3 +98,37 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool2d_forward",
 ]
+
+
+def warmup(dtypes=("float32",), verbose: bool = True) -> float:
+    """Compile (or load from the cache) every CPU kernel for ``dtypes`` now; returns seconds.
+
+    Runs each convolution plan and each pooling kernel once on a tiny input, which is what
+    triggers Numba. ``tinyconv warmup`` calls this.
+    """
+    import time
+
+    import numpy as np
+
+    start = time.perf_counter()
+    for name in dtypes:
+        dtype = np.dtype(name)
+        t0 = time.perf_counter()
+        x = np.ones((2, 2, 6, 6), dtype=dtype)
+        w = np.ones((2, 2, 3, 3), dtype=dtype)
+        for plan in ("direct", "im2col"):
+            for padding in ((0, 0, 0, 0), (1, 1, 1, 1)):
+                options = ((1, 1), padding, (1, 1), 1)
+                with force_plan(plan):
+                    y = conv2d_forward(x, w, *options)
+                    conv2d_backward_input(y, w, x.shape, *options)
+                    conv2d_backward_weight(x, y, w.shape, *options)
+        for ceil_mode in (False,):
+            y, indices = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), ceil_mode)
+            max_pool2d_backward(y, indices, x.shape)
+            y = avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), ceil_mode, True)
+            avg_pool2d_backward(y, x.shape, (2, 2), (2, 2), (0, 0, 0, 0), ceil_mode, True)
+        if verbose:
+            print(f"tinyconv: {name} kernels ready ({time.perf_counter() - t0:.1f} s)",
+                  file=sys.stderr)
+    return time.perf_counter() - start

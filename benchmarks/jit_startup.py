@@ -1,0 +1,62 @@
+"""JIT start-up: `import tinyconv`, and the first LeNet-5 training step (batch 64) in a fresh process,
+with a cold Numba cache (an empty temporary NUMBA_CACHE_DIR) and then with that cache warm.
+
+    python benchmarks/jit_startup.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import sys, time, json
+t0 = time.perf_counter()
+import tinyconv as tc
+t_import = time.perf_counter() - t0
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from models import lenet5
+model = lenet5(tc.nn)
+x = tc.tensor(np.random.default_rng(0).standard_normal((64, 1, 32, 32), dtype=np.float32))
+y = tc.tensor(np.arange(64) % 10)
+t0 = time.perf_counter()
+loss = tc.nn.CrossEntropyLoss()(model(x), y)
+loss.backward()
+for p in model.parameters():
+    p.data -= 0.01 * p.grad.data
+t_first = time.perf_counter() - t0
+t0 = time.perf_counter()
+loss = tc.nn.CrossEntropyLoss()(model(x), y)
+loss.backward()
+t_second = time.perf_counter() - t0
+print("@@" + json.dumps({"import_s": t_import, "first_step_s": t_first, "second_step_s": t_second}))
+"""
+
+
+def run(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    proc = subprocess.run([sys.executable, "-c", CHILD, os.path.dirname(os.path.abspath(__file__))],
+                          env=env, capture_output=True, text=True, check=True)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")][-1]
+    result = json.loads(line[2:])
+    result["stderr"] = proc.stderr.strip()
+    return result
+
+
+def main():
+    with tempfile.TemporaryDirectory() as cache:
+        cold = run(cache)
+        warm = run(cache)
+        warm2 = run(cache)
+    for name, r in (("cold cache", cold), ("warm cache", warm), ("warm cache", warm2)):
+        print(f"{name}: import tinyconv {r['import_s']:.2f} s, first LeNet-5 step "
+              f"{r['first_step_s']:.2f} s, second {1e3 * r['second_step_s']:.0f} ms; "
+              f"stderr: {r['stderr']!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Which algorithm computes a convolution: the documented heuristic, and the contract wrappers.
+
+Three implementations of the same three contract functions live side by side:
+
+- ``"direct"`` (``direct.py``): loops over taps, innermost loop along an output row. Best when
+  each output value needs little arithmetic: ``C_in/groups · kH · kW`` small, e.g. LeNet's first
+  layer (1·5·5 = 25) or a depthwise layer (1·3·3 = 9). There a GEMM is thin and im2col would copy
+  the input k² times to save nothing.
+- ``"im2col"`` (``im2col.py``): copy windows into a column matrix, multiply with BLAS. Best for
+  dense layers (``C_in·k²`` in the hundreds or more): the copy is paid once and the arithmetic runs
+  near the machine's matmul peak.
+- ``"loops"`` (``conv.py``): the reference's loops compiled by Numba; never chosen by the heuristic,
+  kept as the readable baseline and for tests.
+
+**The heuristic** (:func:`choose_plan`): ``"direct"`` when the reduction length
+``C_in/groups · kH · kW`` is below :data:`DIRECT_MAX_REDUCTION` (this covers every depthwise layer
+with kernels up to 8×8), else ``"im2col"``. The threshold comes from the benchmark
+(``benchmarks/run.py``): at LeNet's second layer (6·25 = 150) the two are within noise, at 64·9 =
+576 im2col is several times faster, at 25 or 9 direct is.
+
+``force_plan(name)`` (a context manager) overrides the heuristic; the tests use it to run every
+path against the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
+from . import conv as loops
+from . import direct, im2col
+
+#: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
+DIRECT_MAX_REDUCTION = 64
+
+PLANS = {"direct": direct, "im2col": im2col, "loops": loops}
+
+_forced: list = [None]
+
+
+@contextlib.contextmanager
+def force_plan(name: Optional[str]) -> Iterator[None]:
+    """Use plan ``name`` for every convolution inside the block (``None``: the heuristic)."""
+    if name is not None and name not in PLANS:
+        raise ValueError(f"force_plan: unknown plan {name!r}; known: {sorted(PLANS)}")
+    previous = _forced[0]
+    _forced[0] = name
+    try:
+        yield
+    finally:
+        _forced[0] = previous
+
+
+def choose_plan(x_shape, w_shape, stride, padding, dilation, groups) -> str:
+    """The heuristic (see the module docstring). All arguments as in the contract."""
+    if _forced[0] is not None:
+        return _forced[0]
+    c_in_g, kh, kw = w_shape[1], w_shape[2], w_shape[3]
+    if c_in_g * kh * kw < DIRECT_MAX_REDUCTION:
+        return "direct"
+    return "im2col"
+
+
+def plan_name(x_shape, w_shape, stride, padding, dilation, groups) -> str:
+    """The plan a convolution with these arguments would use now (for benchmarks and curious
+    students)."""
+    return choose_plan(tuple(x_shape), tuple(w_shape), stride, padding, dilation, groups)
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+# ------------------------------------------------------------------------------------------------
+# The contract functions
+# ------------------------------------------------------------------------------------------------
+
+
+def conv2d_forward(x, w, stride, padding, dilation, groups):
+    """``y = x ⋆ w``; ``x: (N, C_in, H, W)``, ``w: (C_out, C_in/groups, kH, kW)``
+    -> ``y: (N, C_out, H_out, W_out)`` (see ``reference.conv2d_forward``)."""
+    op = "conv2d_forward"
+    check_same_dtype(op, x=x, w=w)
+    y_shape = check_conv2d(op, x.shape, w.shape, stride, padding, dilation, groups)
+    plan = choose_plan(x.shape, w.shape, stride, padding, dilation, groups)
+    if plan == "loops":
+        return loops.conv2d_forward(x, w, stride, padding, dilation, groups)
+    if y_shape[0] == 0:
+        return np.zeros(y_shape, dtype=x.dtype)
+    return PLANS[plan].forward(_contiguous(x), _contiguous(w), y_shape, stride, padding,
+                               dilation, groups)
+
+
+def conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
+    """``grad_x = full_corr(δ, rot180(w))`` cropped by the padding; ``grad_y: (N, C_out, H_out,
+    W_out)``, ``x_shape = (N, C_in, H, W)`` -> ``grad_x`` (see ``reference``)."""
+    op = "conv2d_backward_input"
+    check_same_dtype(op, grad_y=grad_y, w=w)
+    y_shape = check_conv2d(op, x_shape, w.shape, stride, padding, dilation, groups)
+    check_conv2d_grad_y(op, grad_y.shape, y_shape)
+    x_shape = tuple(x_shape)
+    plan = choose_plan(x_shape, w.shape, stride, padding, dilation, groups)
+    if plan == "loops":
+        return loops.conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups)
+    if x_shape[0] == 0:
+        return np.zeros(x_shape, dtype=grad_y.dtype)
+    return PLANS[plan].backward_input(_contiguous(grad_y), _contiguous(w), x_shape, stride,
+                                      padding, dilation, groups)
+
+
+def conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
+    """``grad_w = x ⋆ δ`` summed over the batch; -> ``grad_w`` of shape ``w_shape``."""
+    op = "conv2d_backward_weight"
+    check_same_dtype(op, x=x, grad_y=grad_y)
+    y_shape = check_conv2d(op, x.shape, w_shape, stride, padding, dilation, groups)
+    check_conv2d_grad_y(op, grad_y.shape, y_shape)
+    w_shape = tuple(w_shape)
+    plan = choose_plan(x.shape, w_shape, stride, padding, dilation, groups)
+    if plan == "loops":
+        return loops.conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups)
+    if x.shape[0] == 0:
+        return np.zeros(w_shape, dtype=x.dtype)
+    return PLANS[plan].backward_weight(_contiguous(x), _contiguous(grad_y), w_shape, stride,
+                                       padding, dilation, groups)
