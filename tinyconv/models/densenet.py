@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from tinyconv import nn
+from tinyconv.models._init import init_relu_network_
 from tinyconv.tensor import cat
 
 __all__ = ["DenseBlock", "DenseLayer", "DenseNet", "Transition", "densenet121"]
@@ -138,14 +139,7 @@ class DenseNet(nn.Module):
         self.flatten = nn.Flatten()
         self.classifier = nn.Linear(channels, num_classes)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_relu_network_(self, conv_mode="fan_in", zero_linear_bias=True)
 
     def forward(self, x):
         """``x: (N, C, 224, 224)`` -> features ``(N, 1024, 7, 7)`` -> ``(N, num_classes)``."""

@@ -25,6 +25,7 @@ few channels would destroy information). The shortcut joins the narrow ends, whe
 from __future__ import annotations
 
 from tinyconv import nn
+from tinyconv.models._init import init_relu_network_
 
 __all__ = [
     "ConvBNActivation",
@@ -136,7 +137,7 @@ class MobileNetV1(nn.Module):
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(p=dropout)
         self.classifier = nn.Linear(channels, num_classes)
-        _init_mobilenet(self)
+        init_relu_network_(self, conv_mode="fan_out", linear_std=0.01, zero_linear_bias=True)
 
     def forward(self, x):
         """``x: (N, C, 224, 224)`` -> features ``(N, 1024·α, 7, 7)`` -> ``(N, num_classes)``."""
@@ -226,7 +227,7 @@ class MobileNetV2(nn.Module):
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(nn.Dropout(p=dropout),
                                         nn.Linear(last_channels, num_classes))
-        _init_mobilenet(self)
+        init_relu_network_(self, conv_mode="fan_out", linear_std=0.01, zero_linear_bias=True)
 
     def forward(self, x):
         """``x: (N, C, 224, 224)`` -> ``(N, num_classes)``."""
@@ -239,19 +240,3 @@ def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, width_mult: floa
     """MobileNet v2 (Sandler et al., 2018): 3,504,872 parameters with the defaults, as
     torchvision's."""
     return MobileNetV2(num_classes, in_channels, width_mult, small_input, dropout)
-
-
-def _init_mobilenet(model: nn.Module) -> None:
-    """Kaiming-normal (fan_out) convolutions, BatchNorm γ = 1, β = 0, N(0, 0.01) linear
-    weights, zero biases."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)

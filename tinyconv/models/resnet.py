@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tinyconv import nn
+from tinyconv.models._init import init_relu_network_
 
 __all__ = [
     "BasicBlock",
@@ -170,12 +171,7 @@ class ResNet(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-        for m in self.modules():  # He et al.'s initialisation for ReLU networks
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_relu_network_(self, conv_mode="fan_out")  # He et al.'s initialisation for ReLU
         if zero_init_residual:
             for m in self.modules():
                 last_bn = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else \

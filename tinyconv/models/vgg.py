@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tinyconv import nn
+from tinyconv.models._init import init_relu_network_
 
 __all__ = ["CONFIGS", "VGG", "vgg", "vgg11", "vgg16"]
 
@@ -96,17 +97,7 @@ class VGG(nn.Module):
             nn.Linear(hidden_features, num_classes),                      # 6  fc8
         )
         if init_weights:
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, 0.0, 0.01)
-                    nn.init.zeros_(m.bias)
+            init_relu_network_(self, conv_mode="fan_out", linear_std=0.01, zero_linear_bias=True)
 
     def forward(self, x):
         """``x: (N, C, 224, 224)`` -> ``(N, num_classes)``; with 32×32 inputs the five pools
