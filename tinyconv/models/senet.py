@@ -52,28 +52,25 @@ class SEBlock(nn.Module):
         return x * w.reshape(n, c, 1, 1)                   # rescale every channel
 
 
-class SEBasicBlock(BasicBlock):
+class _SqueezeExcitedResidual:
+    """Mixin for a ResNet block: an SE block rescales the residual branch before the addition
+    (``out = relu(shortcut(x) + se(residual(x)))``)."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1,
+                 downsample: nn.Module | None = None, reduction: int = 16):
+        super().__init__(in_channels, channels, stride, downsample)
+        self.se = SEBlock(channels * self.expansion, reduction)
+
+    def residual(self, x):
+        return self.se(super().residual(x))
+
+
+class SEBasicBlock(_SqueezeExcitedResidual, BasicBlock):
     """ResNet's BasicBlock with an SE block on the residual branch, before the addition."""
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1,
-                 downsample: nn.Module | None = None, reduction: int = 16):
-        super().__init__(in_channels, channels, stride, downsample)
-        self.se = SEBlock(channels * self.expansion, reduction)
 
-    def residual(self, x):
-        return self.se(super().residual(x))
-
-
-class SEBottleneck(Bottleneck):
+class SEBottleneck(_SqueezeExcitedResidual, Bottleneck):
     """ResNet's Bottleneck with an SE block on the (expanded) residual branch."""
-
-    def __init__(self, in_channels: int, channels: int, stride: int = 1,
-                 downsample: nn.Module | None = None, reduction: int = 16):
-        super().__init__(in_channels, channels, stride, downsample)
-        self.se = SEBlock(channels * self.expansion, reduction)
-
-    def residual(self, x):
-        return self.se(super().residual(x))
 
 
 def se_resnet18(num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
