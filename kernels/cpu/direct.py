@@ -186,26 +186,6 @@ def forward_flat_kernel(xp, w, y, dh, dw, groups):
                 y_row[ow] = a_row[ow]
 
 
-@njit(parallel=True, cache=True)
-def _widen(grad_y, wide):
-    """``wide[b, c, oh, ow] = grad_y[b, c, oh, ow]`` for ``ow < W_out``, 0 in the extra columns:
-    ``wide: (N, C_out, H_out, Wp)``. The zeros make the thrown-away wide columns contribute
-    nothing to the backward sums."""
-    n, c, h_out, w_out = grad_y.shape
-    wp = wide.shape[3]
-    zero = wide.dtype.type(0)
-    for job in prange(n * c):
-        b = job // c
-        ch = job % c
-        for oh in range(h_out):
-            dst = wide[b, ch, oh]
-            src = grad_y[b, ch, oh]
-            for ow in range(w_out):
-                dst[ow] = src[ow]
-            for ow in range(w_out, wp):
-                dst[ow] = zero
-
-
 @njit(parallel=True, cache=True, fastmath=True)
 def backward_input_flat_kernel(d_wide, w, gxp, dh, dw, groups):
     """Stride-1 input gradient: each tap sends ``w · δ`` back along its shift,
@@ -277,8 +257,11 @@ def forward(x, w, y_shape, stride, padding, dilation, groups):
 
 def _wide_grad(grad_y, wp):
     n, c, h_out, w_out = grad_y.shape
+    """``grad_y`` widened to rows of ``wp``: ``(N, C_out, H_out, Wp)``, zeros in the extra columns,
+    so that the thrown-away wide columns contribute nothing to the backward sums."""
     wide = workspace.get("grad_y_wide", (n, c, h_out, wp), grad_y.dtype)
-    _widen(grad_y, wide)
+    wide[..., :w_out] = grad_y
+    wide[..., w_out:] = 0
     return wide
 
 

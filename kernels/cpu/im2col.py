@@ -85,12 +85,13 @@ def im2col(x, cols, n0, kh, kw, sh, sw, dh, dw, top, left):
             dst[:ow_lo] = zero
             dst[ow_hi:] = zero
             src = x[n0 + b, ci, ih, ow_lo * sw + col_offset:]  # starts at the first real tap
-            if sw == 1:  # contiguous copy (the common case; lets LLVM vectorise it)
-                for ow in range(ow_hi - ow_lo):
-                    dst[ow_lo + ow] = src[ow]
+            real = dst[ow_lo:]  # slice, don't offset: indices from 0 need no wraparound checks
+            count = ow_hi - ow_lo
+            if sw == 1:  # contiguous copy (the common case): a slice assignment, a memcpy
+                real[:count] = src[:count]
             else:
-                for ow in range(ow_hi - ow_lo):
-                    dst[ow_lo + ow] = src[ow * sw]
+                for ow in range(count):
+                    real[ow] = src[ow * sw]
 
 
 @njit(parallel=True, cache=True)
@@ -129,18 +130,11 @@ def col2im(dcols, grad_x, n0, kh, kw, sh, sw, dh, dw, top, left):
                             dst[ow * sw] += src[ow]
 
 
-@njit(parallel=True, cache=True)
 def to_channel_major(a, n0, out):
     """``out[c, b, p] = a[n0 + b, c, p]``: ``a: (N, C, P)`` -> ``out: (C, nb, P)``, so the gradient
-    of a chunk is one ``(C, nb·P)`` matrix for the GEMMs."""
-    c, nb, p = out.shape
-    for job in prange(c * nb):
-        ch = job // nb
-        b = job % nb
-        src = a[n0 + b, ch]
-        dst = out[ch, b]
-        for i in range(p):
-            dst[i] = src[i]
+    of a chunk is one ``(C, nb·P)`` matrix for the GEMMs. A plain NumPy copy (memory-bound; a Numba
+    kernel would be no faster and would cost another second of compilation on first use)."""
+    np.copyto(out, a[n0:n0 + out.shape[1]].transpose(1, 0, 2))
 
 
 def _geometry(x_shape, w_shape, y_shape, stride, padding, dilation):
