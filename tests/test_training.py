@@ -98,3 +98,4 @@ def test_other_optimizers_and_models_run(tmp_path):
     loss.backward()
     optimizer.step()
     assert isinstance(optimizer, tc.optim.SGD) and loss.item() > 0
+
