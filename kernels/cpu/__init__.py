@@ -92,7 +92,9 @@ class _CompileAnnouncer(_event.Listener):
 
 _event.register("numba:compile", _CompileAnnouncer())
 
-from ._runtime import get_num_threads, set_num_threads, workspace  # noqa: E402
+from ._runtime import get_num_threads, keep_freed_memory, set_num_threads, workspace  # noqa: E402
+
+keep_freed_memory()  # no page faults on every step's fresh arrays (see its docstring)
 from .dispatch import (  # noqa: E402
     choose_plan,
     conv2d_backward_input,

@@ -97,11 +97,77 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
     return out
 
 
+#: A job-split kernel call doing less than this many FLOPs runs on the calling thread: handing
+#: work to another thread costs ~20-50 µs (and far more on a loaded host), which a small call
+#: (a gradcheck, a test, a tiny batch) would not win back.
+PARALLEL_MIN_FLOPS = 2e6
+
+
+def run_jobs(kernel, jobs: int, flops: float, *args) -> None:
+    """Run the serial ``kernel(*args, job_lo, job_hi)`` over the jobs ``[0, jobs)``.
+
+    Big calls split the jobs into one contiguous block per thread, run on the GEMM pool's Python
+    threads (the kernels are ``nogil``, so they really run at once); small calls run here, whole.
+    Jobs write disjoint outputs, so the blocks need no synchronisation.
+    """
+    threads = min(_state["threads"], jobs)
+    if threads <= 1 or flops < PARALLEL_MIN_FLOPS:
+        kernel(*args, 0, jobs)
+        return
+    bounds = [jobs * t // threads for t in range(threads + 1)]
+    futures = [_pool().submit(kernel, *args, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    kernel(*args, bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
 def _gemm_block(a, b, out, accumulate):
     if accumulate:
         out += a @ b
     else:
         np.matmul(a, b, out=out)
+
+
+# ------------------------------------------------------------------------------------------------
+# Freed memory
+# ------------------------------------------------------------------------------------------------
+
+#: Freed heap memory glibc may keep before giving it back to the OS (see :func:`keep_freed_memory`).
+KEEP_FREED_BYTES = 256 * 2**20
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's ``malloc`` to keep freed memory for reuse instead of returning it to the OS.
+
+    Why: a training step allocates and frees the same large arrays (activations, gradients,
+    outputs of every kernel) again and again. By default glibc serves blocks above a size
+    threshold with fresh ``mmap`` pages and trims the heap when its top is free, so the next
+    step's arrays land on new pages, and the first touch of every 4 KiB page is a page fault
+    (~1 µs here). A LeNet-5 step took ~1,300 faults; with this setting, ~1, and the step ran
+    about 1.5x faster. What it costs: up to :data:`KEEP_FREED_BYTES` of freed memory stays in the
+    process (reused by the next allocations; ``benchmarks/memory.py`` checks RSS does not grow).
+
+    Only on Linux with glibc; process-wide (it also affects NumPy elsewhere in the process). Set
+    ``TINYCONV_KEEP_FREED_MEMORY=0`` to leave ``malloc`` alone. Returns True if applied.
+    """
+    import ctypes
+    import os
+    import sys
+
+    if os.environ.get("TINYCONV_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith(
+            "linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
+    # blocks up to 32 MiB (glibc's maximum) come from the heap, and the heap is trimmed only
+    # when more than KEEP_FREED_BYTES at its top are free
+    ok = mallopt(m_mmap_threshold, 32 * 2**20) == 1
+    ok = (mallopt(m_trim_threshold, KEEP_FREED_BYTES) == 1) and ok
+    return ok
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Which algorithm computes a convolution: the documented heuristic, and the contract wrappers.
 
-Three implementations of the same three contract functions live side by side:
+Four implementations of the same three contract functions live side by side:
 
 - ``"direct"`` (``direct.py``): loops over taps, innermost loop along an output row. Best when
   each output value needs little arithmetic: ``C_in/groups · kH · kW`` small, e.g. LeNet's first
@@ -9,14 +9,30 @@ Three implementations of the same three contract functions live side by side:
 - ``"im2col"`` (``im2col.py``): copy windows into a column matrix, multiply with BLAS. Best for
   dense layers (``C_in·k²`` in the hundreds or more): the copy is paid once and the arithmetic runs
   near the machine's matmul peak.
+- ``"unrolled"`` (``unrolled_plan.py``, kernels generated into ``unrolled.py``): the direct
+  idea for stride 1 and the kernel sizes in ``gen_unrolled.SIZES`` (3×3, 5×5), with all k² taps
+  written out so one pass over a plane applies them all, the weights in registers. Its input
+  gradient is the same kernel run on the padded δ with the rotated kernel.
 - ``"loops"`` (``conv.py``): the reference's loops compiled by Numba; never chosen by the heuristic,
   kept as the readable baseline and for tests.
 
-**The heuristic** (:func:`choose_plan`): ``"direct"`` when the reduction length
-``C_in/groups · kH · kW`` is below :data:`DIRECT_MAX_REDUCTION` (this covers every depthwise layer
-with kernels up to 8×8), else ``"im2col"``. The threshold comes from the benchmark
-(``benchmarks/run.py``): at LeNet's second layer (6·25 = 150) the two are within noise, at 64·9 =
-576 im2col is several times faster, at 25 or 9 direct is.
+**The heuristic** (:func:`choose_plan`), with ``R = C_in/groups · kH · kW`` the reduction length:
+
+1. stride 1, dilation 1, a kernel size that has unrolled kernels, and ``R <=``
+   :data:`UNROLLED_MAX_REDUCTION`: ``"unrolled"``;
+2. else ``R <`` :data:`DIRECT_MAX_REDUCTION` (every depthwise layer with kernels up to 8×8),
+   unless the kernel is 1×1 without groups: ``"direct"``;
+3. else ``"im2col"``. A 1×1 convolution is a plain matrix product (im2col is then only the
+   strided copy of the input, or nothing): a ResNet's 16→32 1×1/stride-2 shortcut took 1.8 ms
+   fwd+bwd this way and 12.8 ms with the direct kernels.
+
+The thresholds come from forward+backward timings at 1 thread (medians of 3 interleaved runs on
+the 2-core benchmark machine; ``benchmarks/run.py`` has the cases). Unrolled vs im2col:
+LeNet's second layer (R = 6·25 = 150) 4.1 vs 7.0 ms; 16→16 channels 3×3 at 32×32 (R = 144)
+10 vs 23 ms; 32→32 at 16×16 (R = 288) 12.7 vs 15.8 ms; 64→64 at 8×8 (R = 576) 24 vs 14 ms; the
+VGG-like 64→64 at 32×32 (R = 576) a tie. The unrolled pass is bound by loading its k² shifted
+input vectors; above a few hundred multiply-adds per output, BLAS's register blocking wins.
+Depthwise 3×3 (R = 9): unrolled 9 ms, direct 13 ms, im2col 77 ms.
 
 ``force_plan(name)`` (a context manager) overrides the heuristic; the tests use it to run every
 path against the reference.
@@ -31,12 +47,15 @@ import numpy as np
 
 from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
 from . import conv as loops
-from . import direct, im2col
+from . import direct, im2col, unrolled_plan
 
 #: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
 DIRECT_MAX_REDUCTION = 64
 
-PLANS = {"direct": direct, "im2col": im2col, "loops": loops}
+#: Up to this ``C_in/groups · kH · kW``, the unrolled kernels beat im2col + GEMM (where they apply).
+UNROLLED_MAX_REDUCTION = 300
+
+PLANS = {"direct": direct, "im2col": im2col, "loops": loops, "unrolled": unrolled_plan}
 
 _forced: list = [None]
 
@@ -59,7 +78,10 @@ def choose_plan(x_shape, w_shape, stride, padding, dilation, groups) -> str:
     if _forced[0] is not None:
         return _forced[0]
     c_in_g, kh, kw = w_shape[1], w_shape[2], w_shape[3]
-    if c_in_g * kh * kw < DIRECT_MAX_REDUCTION:
+    reduction = c_in_g * kh * kw
+    if reduction <= UNROLLED_MAX_REDUCTION and unrolled_plan.supports(w_shape, stride, dilation):
+        return "unrolled"
+    if reduction < DIRECT_MAX_REDUCTION and not (kh == kw == 1 and groups == 1):
         return "direct"
     return "im2col"
 

@@ -12,13 +12,47 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
-from tinyconv.kernels import cpu, reference
-from tinyconv.kernels.cpu import _runtime, dispatch, im2col
+from tinyconv.kernels import contract, cpu, reference
+from tinyconv.kernels.cpu import _runtime, dispatch, gen_unrolled, im2col
 
-from .test_cpu_kernels import assert_matches, conv_cases
+from .test_cpu_kernels import (
+    LAYOUTS,
+    ConvCase,
+    assert_matches,
+    conv_cases,
+    random_array,
+    with_layout,
+)
 
-PLANS = ["direct", "im2col", "loops"]
+PLANS = ["direct", "im2col", "loops", "unrolled"]
+
+
+@st.composite
+def unrolled_cases(draw) -> ConvCase:
+    """Convolutions the unrolled kernels really serve (``conv_cases`` mostly draws strides,
+    dilations and kernel sizes they hand on to the direct plan): stride 1, dilation 1, a size in
+    ``gen_unrolled.SIZES``, any padding, groups, dtype and layout."""
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.sampled_from(gen_unrolled.SIZES))
+    padding = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    h = draw(st.integers(max(1, kh - padding[0] - padding[1]), 13))
+    width = draw(st.integers(max(1, kw - padding[2] - padding[3]), 13))
+    n = draw(st.integers(1, 3))
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    layout = draw(st.sampled_from(LAYOUTS))
+    ties = draw(st.booleans())
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    stride, dilation = (1, 1), (1, 1)
+    y_shape = contract.check_conv2d("test", (n, c_in, h, width), (c_out, c_in // groups, kh, kw),
+                                    stride, padding, dilation, groups)
+    x = random_array(rng, (n, c_in, h, width), dtype, ties)
+    w = random_array(rng, (c_out, c_in // groups, kh, kw), dtype, ties)
+    grad_y = random_array(rng, y_shape, dtype, ties)
+    return ConvCase(with_layout(x, layout), with_layout(w, layout), with_layout(grad_y, layout),
+                    stride, padding, dilation, groups)
 
 
 def _check_all_three(case):
@@ -39,6 +73,32 @@ def _check_all_three(case):
 def test_each_plan_matches_reference(plan, case):
     with cpu.force_plan(plan):
         _check_all_three(case)
+
+
+@given(case=unrolled_cases())
+def test_unrolled_kernels_match_reference(case):
+    with cpu.force_plan("unrolled"):
+        _check_all_three(case)
+
+
+@given(case=unrolled_cases())
+def test_unrolled_kernels_split_over_threads_match_reference(case):
+    """The same, with every call split into blocks of jobs on two threads (``run_jobs``)."""
+    previous = _runtime.PARALLEL_MIN_FLOPS, _runtime.get_num_threads()
+    _runtime.PARALLEL_MIN_FLOPS = 0
+    cpu.set_num_threads(2)
+    try:
+        with cpu.force_plan("unrolled"):
+            _check_all_three(case)
+    finally:
+        _runtime.PARALLEL_MIN_FLOPS = previous[0]
+        cpu.set_num_threads(previous[1])
+
+
+def test_generated_unrolled_kernels_are_up_to_date():
+    """``unrolled.py`` is exactly what ``gen_unrolled.py`` writes (regenerate after editing it)."""
+    with open(gen_unrolled.TARGET) as f:
+        assert f.read() == gen_unrolled.generate()
 
 
 @given(case=conv_cases())
@@ -80,10 +140,18 @@ def test_workspace_is_reused_across_calls(plan):
 
 def test_heuristic_picks_direct_for_small_reductions_and_im2col_for_dense_layers():
     options = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
-    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), *options) == "direct"
+    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), *options) == "unrolled"
+    assert dispatch.choose_plan((64, 6, 14, 14), (16, 6, 5, 5), *options) == "unrolled"
+    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 4, 4), *options) == "direct"  # no 4x4
+    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), (2, 2), (0, 0, 0, 0), (1, 1),
+                                1) == "direct"  # stride 2
     assert dispatch.choose_plan((32, 64, 32, 32), (64, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1),
-                                64) == "direct"  # depthwise
+                                64) == "unrolled"  # depthwise
+    assert dispatch.choose_plan((32, 64, 32, 32), (64, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1),
+                                64) == "direct"  # depthwise, stride 2
     assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "im2col"
+    assert dispatch.choose_plan((32, 16, 32, 32), (32, 16, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1),
+                                1) == "im2col"  # a 1x1 shortcut is a GEMM
     with cpu.force_plan("loops"):
         assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "loops"
     with pytest.raises(ValueError, match="unknown plan"):
