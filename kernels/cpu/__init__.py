@@ -1,7 +1,8 @@
 """The CPU kernel set: Numba kernels for the seven contract functions, float32 and float64.
 
-Convolutions go through ``dispatch.py``, which picks per call between a direct kernel
-(``direct.py``) and im2col + BLAS GEMM (``im2col.py``) by a documented heuristic; ``conv.py``
+Convolutions go through ``dispatch.py``, which picks per call between direct kernels
+(``direct.py``, and the tap-unrolled ``unrolled.py`` for stride-1 3×3 and 5×5 kernels) and
+im2col + BLAS GEMM (``im2col.py``) by a documented heuristic; ``conv.py``
 holds the plain loops that mirror ``reference.py`` line by line. Pooling is in ``pool.py``.
 Every function validates its arguments with ``tinyconv.kernels.contract`` and is tested against
 ``tinyconv.kernels.reference``.
@@ -92,9 +93,19 @@ class _CompileAnnouncer(_event.Listener):
 
 _event.register("numba:compile", _CompileAnnouncer())
 
-from ._runtime import get_num_threads, keep_freed_memory, set_num_threads, workspace  # noqa: E402
+from ._runtime import (  # noqa: E402
+    _limit_blas,
+    get_num_threads,
+    keep_freed_memory,
+    set_num_threads,
+    workspace,
+)
 
 keep_freed_memory()  # no page faults on every step's fresh arrays (see its docstring)
+# Numba owns the cores from now on: BLAS runs on one thread (see ``_runtime``). Done here, not at
+# the first GEMM, because a network without im2col layers (LeNet-5) still calls BLAS in its
+# Linear layers, and two-thread BLAS there fought the kernels' threads for the two cores.
+_limit_blas()
 from .dispatch import (  # noqa: E402
     choose_plan,
     conv2d_backward_input,

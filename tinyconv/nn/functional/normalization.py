@@ -7,6 +7,7 @@ of which would allocate its own intermediate and its own gradient.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Optional, Sequence, Union
 
@@ -40,40 +41,61 @@ class BatchNormFunction(Function):
     name = "batch_norm"
 
     def forward(self, x, weight, bias, training=False, mean=None, var=None, eps=1e-5):
-        xp = self.xp
-        self.axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channel axis
-        channel_shape = (1, -1) + (1,) * (x.ndim - 2)  # (C,) -> broadcastable against x
+        # Work on x as (N, C, P), P = the spatial positions: a per-channel sum is then a
+        # contiguous sum along P followed by a sum over N, which NumPy (and CuPy) do far faster
+        # than one reduction over the axes (0, 2, 3) of an NCHW array.
+        self.shape = x.shape
+        positions = math.prod(x.shape[2:])  # 1 for (N, C) inputs
+        x3 = x.reshape(x.shape[0], x.shape[1], positions)
         self.training = training
         if training:
-            mean = x.mean(axis=self.axes)
-            centered = x - mean.reshape(channel_shape)
-            var = (centered * centered).mean(axis=self.axes)  # biased, for normalising
+            count = x3.shape[0] * x3.shape[2]  # m, values per channel
+            mean = _channel_sum(x3) / count
+            centered = x3 - mean[:, None]
+            squares = centered * centered
+            var = _channel_sum(squares) / count  # biased, for normalising
             # kept for the caller, which updates the running statistics from them
             self.batch_mean, self.batch_var = mean, var
         else:
-            centered = x - mean.reshape(channel_shape)
-        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(channel_shape)
-        x_hat = centered * inv_std
-        self.channel_shape = channel_shape
+            centered = x3 - mean[:, None]
+            squares = None
+        inv_std = (1.0 / self.xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        x_hat = centered
+        x_hat *= inv_std[:, None]  # in place: `centered` is not needed any more
         self.save_for_backward(x_hat, inv_std, weight)
-        return x_hat * weight.reshape(channel_shape) + bias.reshape(channel_shape)
+        y = self.xp.multiply(x_hat, weight[:, None], out=squares)  # reuse a buffer when we have one
+        y += bias[:, None]
+        return y.reshape(x.shape)
 
     def backward(self, grad_y):
-        x_hat, inv_std, weight = self.saved
+        x_hat, inv_std, weight = self.saved  # x_hat: (N, C, P)
         need_x, need_weight, need_bias = self.needs_input_grad
-        grad_weight = (grad_y * x_hat).sum(axis=self.axes) if need_weight or need_x else None
-        grad_bias = grad_y.sum(axis=self.axes) if need_bias or need_x else None
-        grad_x = None
+        g = grad_y.reshape(x_hat.shape)
+        grad_weight = grad_bias = grad_x = None
+        need_sums = need_x and self.training  # the input gradient needs both sums in training
+        if need_weight or need_sums:
+            grad_x = g * x_hat  # a scratch buffer first (δ·x̂), the input gradient later
+            grad_weight = _channel_sum(grad_x)
+        if need_bias or need_sums:
+            grad_bias = _channel_sum(g)
         if need_x:
-            scale = weight.reshape(self.channel_shape) * inv_std  # γ s
+            scale = (weight * inv_std)[:, None]  # γ s
             if self.training:
-                count = grad_y.size // grad_y.shape[1]  # m, values per channel
-                mean_grad = (grad_bias / count).reshape(self.channel_shape)  # mean(δ)
-                mean_grad_x_hat = (grad_weight / count).reshape(self.channel_shape)  # mean(δx̂)
-                grad_x = scale * (grad_y - mean_grad - x_hat * mean_grad_x_hat)
+                count = g.shape[0] * g.shape[2]  # m, values per channel
+                # γ s (δ - mean(δ) - x̂ · mean(δx̂)), written into the scratch buffer
+                self.xp.multiply(x_hat, (grad_weight / count)[:, None], out=grad_x)
+                self.xp.subtract(g, grad_x, out=grad_x)
+                grad_x -= (grad_bias / count)[:, None]
+                grad_x *= scale
             else:
-                grad_x = scale * grad_y
+                grad_x = g * scale
+            grad_x = grad_x.reshape(self.shape)
         return (grad_x, grad_weight if need_weight else None, grad_bias if need_bias else None)
+
+
+def _channel_sum(a3):
+    """``a3: (N, C, P)`` -> ``(C,)``: the sum over the batch and the positions of each channel."""
+    return a3.sum(axis=2).sum(axis=0)
 
 
 def _check_channel_vector(op: str, name: str, t: Optional[Tensor], channels: int) -> None:
