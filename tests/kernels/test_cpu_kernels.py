@@ -225,6 +225,63 @@ def test_avg_pool2d_backward_matches_reference(case, seed):
                    reference.avg_pool2d_backward(grad_y, case.x.shape, *options), grad_y)
 
 
+@st.composite
+def pool_2x2_cases(draw) -> PoolCase:
+    """2×2 windows with stride 2, the case with written-out kernels: mostly unpadded (the fast
+    path), odd and even sizes (an uncovered last row/column, or a ceil_mode overhang, which must
+    leave the fast path), sometimes padded (the general kernels again)."""
+    padded = draw(st.booleans()) and draw(st.booleans())
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(4)) if padded else (0, 0, 0, 0)
+    h, width = draw(st.integers(2, 13)), draw(st.integers(2, 13))
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    layout = draw(st.sampled_from(LAYOUTS))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = random_array(rng, (n, c, h, width), dtype, ties=draw(st.booleans()))
+    return PoolCase(with_layout(x, layout), (2, 2), (2, 2), padding, (1, 1), draw(st.booleans()),
+                    draw(st.booleans()), layout)
+
+
+def _check_avg_pool(case, seed):
+    options = (case.kernel, case.stride, case.padding, case.ceil_mode, case.count_include_pad)
+    assert_matches(cpu.avg_pool2d_forward(case.x, *options),
+                   reference.avg_pool2d_forward(case.x, *options), case.x)
+    grad_y = np.random.default_rng(seed).standard_normal(case.y_shape).astype(case.x.dtype)
+    grad_y = with_layout(grad_y, case.layout)
+    assert_matches(cpu.avg_pool2d_backward(grad_y, case.x.shape, *options),
+                   reference.avg_pool2d_backward(grad_y, case.x.shape, *options), grad_y)
+
+
+@given(pool_2x2_cases(), st.integers(0, 2**32 - 1))
+def test_avg_pool2d_2x2_matches_reference(case, seed):
+    _check_avg_pool(case, seed)
+
+
+@given(pool_2x2_cases())
+def test_max_pool2d_2x2_matches_reference_exactly(case):
+    options = (case.kernel, case.stride, case.padding, case.dilation, case.ceil_mode)
+    y, indices = cpu.max_pool2d_forward(case.x, *options)
+    expected_y, expected_indices = reference.max_pool2d_forward(case.x, *options)
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(indices, expected_indices)
+
+
+@given(st.one_of(pool_2x2_cases(), pool_cases(with_dilation=False)), st.integers(0, 2**32 - 1))
+def test_avg_pool2d_split_over_threads_matches_reference(case, seed):
+    """The pooling kernels run over ranges of planes (``run_jobs``); tiny test inputs stay on one
+    thread, so force the split to check that every plane is written exactly once."""
+    from tinyconv.kernels.cpu import _runtime
+
+    previous = _runtime.PARALLEL_MIN_FLOPS, cpu.get_num_threads()
+    _runtime.PARALLEL_MIN_FLOPS = 0
+    cpu.set_num_threads(2)
+    try:
+        _check_avg_pool(case, seed)
+    finally:
+        _runtime.PARALLEL_MIN_FLOPS = previous[0]
+        cpu.set_num_threads(previous[1])
+
+
 # ------------------------------------------------------------------------------------------------
 # Max-pool ties, -inf and NaN, for both kernel sets
 # ------------------------------------------------------------------------------------------------
