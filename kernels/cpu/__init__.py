@@ -24,19 +24,32 @@ import sys
 import tempfile
 
 
+def cache_dir_for(package_dir: str, environ=os.environ):
+    """Where Numba should cache the kernels of ``package_dir``: ``None`` for Numba's default
+    (``__pycache__`` beside the sources, which survives ``pip install -e .``), else a folder.
+
+    The order: a ``NUMBA_CACHE_DIR`` the user set (``None``: Numba reads it itself); the
+    default when ``__pycache__`` is writable (or can be created); otherwise, as for an install
+    into a read-only site-packages, ``$XDG_CACHE_HOME/tinyconv/numba`` (``~/.cache/...``).
+    """
+    if environ.get("NUMBA_CACHE_DIR"):
+        return None  # the user decided
+    pycache = os.path.join(package_dir, "__pycache__")
+    if _writable(pycache) or (not os.path.exists(pycache) and _writable(package_dir)):
+        return None
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tinyconv", "numba")
+
+
 def _configure_cache() -> None:
-    """Choose where Numba caches compiled kernels (before any ``@njit(cache=True)`` runs)."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return  # the user decided
-    here = os.path.dirname(os.path.abspath(__file__))
-    if _writable(os.path.join(here, "__pycache__")) or (
-            not os.path.exists(os.path.join(here, "__pycache__")) and _writable(here)):
-        return  # Numba's default: __pycache__ beside the sources
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    cache = os.path.join(base, "tinyconv", "numba")
+    """Point Numba at :func:`cache_dir_for` this package (before any ``@njit(cache=True)``
+    runs)."""
+    cache = cache_dir_for(os.path.dirname(os.path.abspath(__file__)))
+    if cache is None:
+        return
     try:
         os.makedirs(cache, exist_ok=True)
-    except OSError:
+    except OSError:  # no writable home either
         cache = os.path.join(tempfile.gettempdir(), "tinyconv-numba-cache")
         os.makedirs(cache, exist_ok=True)
     os.environ["NUMBA_CACHE_DIR"] = cache
@@ -107,6 +120,7 @@ keep_freed_memory()  # no page faults on every step's fresh arrays (see its docs
 # Linear layers, and two-thread BLAS there fought the kernels' threads for the two cores.
 _limit_blas()
 from .dispatch import (  # noqa: E402
+    PLANS,
     choose_plan,
     conv2d_backward_input,
     conv2d_backward_weight,
@@ -147,14 +161,17 @@ def warmup(dtypes=("float32",), verbose: bool = True) -> float:
         dtype = np.dtype(name)
         t0 = time.perf_counter()
         x = np.ones((2, 2, 6, 6), dtype=dtype)
-        w = np.ones((2, 2, 3, 3), dtype=dtype)
-        for plan in ("direct", "im2col"):
-            for padding in ((0, 0, 0, 0), (1, 1, 1, 1)):
-                options = ((1, 1), padding, (1, 1), 1)
-                with force_plan(plan):
-                    y = conv2d_forward(x, w, *options)
-                    conv2d_backward_input(y, w, x.shape, *options)
-                    conv2d_backward_weight(x, y, w.shape, *options)
+        # every plan the heuristic can choose ("loops" is the readable baseline it never picks),
+        # with and without padding, for both kernel sizes that have unrolled kernels
+        for plan in sorted(set(PLANS) - {"loops"}):
+            for k in (3, 5):
+                w = np.ones((2, 2, k, k), dtype=dtype)
+                for padding in ((0, 0, 0, 0), (1, 1, 1, 1)):
+                    options = ((1, 1), padding, (1, 1), 1)
+                    with force_plan(plan):
+                        y = conv2d_forward(x, w, *options)
+                        conv2d_backward_input(y, w, x.shape, *options)
+                        conv2d_backward_weight(x, y, w.shape, *options)
         for ceil_mode in (False,):
             y, indices = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), ceil_mode)
             max_pool2d_backward(y, indices, x.shape)
