@@ -1,0 +1,156 @@
+"""The im2col + GEMM plan (``tinyconv.kernels.cpu.im2col``) against the reference, in each of its
+ways of running: one sample range per thread or each step split over the threads, chunks of one
+sample or of several, the strided (phase-split) im2col/col2im, and the 1×1/stride-1/unpadded
+case that skips im2col. Test inputs are tiny, so the size thresholds that keep small calls on one
+thread are set to 0 here: otherwise only the serial path would ever run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinyconv.kernels import contract, cpu, reference
+from tinyconv.kernels.cpu import _runtime, im2col
+
+from .test_cpu_kernels import LAYOUTS, ConvCase, assert_matches, random_array, with_layout
+
+
+@st.composite
+def batch_conv_cases(draw, pointwise: bool = False) -> ConvCase:
+    """Like ``conv_cases`` but with batches up to 9 (two threads take a sample range each from
+    4 samples on) and strides up to 4 (several phases per axis). ``pointwise``: 1×1 kernels with
+    stride 1 and no padding, the case without im2col."""
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    if pointwise:
+        kh = kw = 1
+        stride, dilation, padding = (1, 1), (draw(st.integers(1, 2)),) * 2, (0, 0, 0, 0)
+    else:
+        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        stride = (draw(st.sampled_from([1, 1, 2, 3, 4])), draw(st.sampled_from([1, 1, 2, 3, 4])))
+        dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        padding = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    h = draw(st.integers(max(1, span_h - padding[0] - padding[1]), 11))
+    width = draw(st.integers(max(1, span_w - padding[2] - padding[3]), 11))
+    n = draw(st.integers(1, 9))
+    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+    layout = draw(st.sampled_from(LAYOUTS))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    ties = draw(st.booleans())
+    y_shape = contract.check_conv2d("test", (n, c_in, h, width), (c_out, c_in // groups, kh, kw),
+                                    stride, padding, dilation, groups)
+    x = random_array(rng, (n, c_in, h, width), dtype, ties)
+    w = random_array(rng, (c_out, c_in // groups, kh, kw), dtype, ties)
+    grad_y = random_array(rng, y_shape, dtype, ties)
+    return ConvCase(with_layout(x, layout), with_layout(w, layout), with_layout(grad_y, layout),
+                    stride, padding, dilation, groups)
+
+
+@contextlib.contextmanager
+def threads_always_split():
+    """Two threads, and no size threshold: every call splits (samples or steps)."""
+    previous = (_runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS,
+                _runtime.get_num_threads())
+    _runtime.PARALLEL_MIN_FLOPS = 0
+    _runtime.GEMM_SPLIT_MIN_FLOPS = 0
+    cpu.set_num_threads(2)
+    try:
+        yield
+    finally:
+        _runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS = previous[:2]
+        cpu.set_num_threads(previous[2])
+
+
+@contextlib.contextmanager
+def chunks_of(kind: str):
+    """``"one"``: every chunk is one sample; ``"several"``: the default column-matrix limit."""
+    previous = im2col.COLUMN_BYTES_LIMIT
+    if kind == "one":
+        im2col.COLUMN_BYTES_LIMIT = 1
+    try:
+        yield
+    finally:
+        im2col.COLUMN_BYTES_LIMIT = previous
+
+
+CHUNKS = pytest.mark.parametrize("chunks", ["one", "several"])
+
+
+def _check_all_three(case):
+    with cpu.force_plan("im2col"):
+        assert_matches(cpu.conv2d_forward(case.x, case.w, *case.options),
+                       reference.conv2d_forward(case.x, case.w, *case.options), case.x, case.w)
+        assert_matches(cpu.conv2d_backward_input(case.grad_y, case.w, case.x.shape, *case.options),
+                       reference.conv2d_backward_input(case.grad_y, case.w, case.x.shape,
+                                                       *case.options),
+                       case.grad_y, case.w)
+        assert_matches(cpu.conv2d_backward_weight(case.x, case.grad_y, case.w.shape,
+                                                  *case.options),
+                       reference.conv2d_backward_weight(case.x, case.grad_y, case.w.shape,
+                                                        *case.options),
+                       case.x, case.grad_y)
+
+
+@CHUNKS
+@given(case=batch_conv_cases())
+def test_im2col_on_two_threads_matches_reference(chunks, case):
+    with threads_always_split(), chunks_of(chunks):
+        _check_all_three(case)
+
+
+@CHUNKS
+@given(case=batch_conv_cases(pointwise=True))
+def test_pointwise_without_im2col_matches_reference(chunks, case):
+    with threads_always_split(), chunks_of(chunks):
+        _check_all_three(case)
+
+
+@CHUNKS
+@given(case=st.one_of(batch_conv_cases(), batch_conv_cases(pointwise=True)))
+def test_im2col_on_one_thread_matches_reference(chunks, case):
+    previous = _runtime.get_num_threads()
+    cpu.set_num_threads(1)
+    try:
+        with chunks_of(chunks):
+            _check_all_three(case)
+    finally:
+        cpu.set_num_threads(previous)
+
+
+def test_samples_go_to_threads_from_two_per_thread():
+    with threads_always_split():
+        _check_sample_split()
+
+
+def _check_sample_split():
+    conv = im2col._Conv((3, 2, 5, 5), (4, 2, 3, 3), (3, 4, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1),
+                        1, 4)
+    assert not conv.by_samples()  # 3 samples, 2 threads: each step is split instead
+    conv = im2col._Conv((4, 2, 5, 5), (4, 2, 1, 1), (4, 4, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1),
+                        1, 4)
+    assert conv.by_samples() and conv.pointwise
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9),
+       st.integers(0, 2**32 - 1))
+def test_col2im_is_the_adjoint_of_im2col(sh, sw, h, w, seed):
+    """``<im2col(x), d> == <x, col2im(d)>`` for every stride, padding and edge size: the phase
+    split and its interleave cover each pixel exactly once."""
+    rng = np.random.default_rng(seed)
+    kh, kw, top, left = 3, 2, 1, 0
+    h_out, w_out = (h + top + 1 - kh) // sh + 1, (w + left - kw) // sw + 1
+    if h_out < 1 or w_out < 1:
+        return
+    x = rng.standard_normal((2, 3, h, w))
+    d = rng.standard_normal((3 * kh * kw, 2, h_out, w_out))
+    cols = np.empty_like(d)
+    im2col.im2col_kernel(x, cols, 0, kh, kw, sh, sw, 1, 1, top, left, 0, 6)
+    grad_x = np.full_like(x, np.nan)  # every pixel must be written
+    im2col.col2im_kernel(d, grad_x, 0, kh, kw, sh, sw, 1, 1, top, left, 0, 6)
+    np.testing.assert_allclose(np.vdot(cols, d), np.vdot(x, grad_x), rtol=1e-10)
