@@ -1,6 +1,6 @@
 """Which algorithm computes a convolution: the documented heuristic, and the contract wrappers.
 
-Four implementations of the same three contract functions live side by side:
+Five implementations of the same three contract functions live side by side:
 
 - ``"direct"`` (``direct.py``): loops over taps, innermost loop along an output row. Best when
   each output value needs little arithmetic: ``C_in/groups · kH · kW`` small, e.g. LeNet's first
@@ -13,6 +13,10 @@ Four implementations of the same three contract functions live side by side:
   idea for stride 1 and the kernel sizes in ``gen_unrolled.SIZES`` (3×3, 5×5), with all k² taps
   written out so one pass over a plane applies them all, the weights in registers. Its input
   gradient is the same kernel run on the padded δ with the rotated kernel.
+- ``"winograd"`` (``winograd.py``): dense 3×3 stride-1 layers, each 2×2 output tile from a 4×4
+  input tile with 16 multiplications instead of 36, as 16 GEMMs over the channels (F(2×2, 3×3));
+  its gradients are the same machinery (the input gradient a forward pass on the padded δ, the
+  weight gradient the transposed products). Other calls go to im2col.
 - ``"loops"`` (``conv.py``): the reference's loops compiled by Numba; never chosen by the heuristic,
   kept as the readable baseline and for tests.
 
@@ -22,7 +26,9 @@ Four implementations of the same three contract functions live side by side:
    :data:`UNROLLED_MAX_REDUCTION`: ``"unrolled"``;
 2. else ``R <`` :data:`DIRECT_MAX_REDUCTION` (every depthwise layer with kernels up to 8×8),
    unless the kernel is 1×1 without groups: ``"direct"``;
-3. else ``"im2col"``. A 1×1 convolution is a plain matrix product (im2col is then only the
+3. else, for 3×3 stride 1, dilation 1, no groups, and at least :data:`WINOGRAD_MIN_TILES` 2×2
+   output tiles (``N·⌈H_out/2⌉·⌈W_out/2⌉``): ``"winograd"``;
+4. else ``"im2col"``. A 1×1 convolution is a plain matrix product (im2col is then only the
    strided copy of the input, or nothing): a ResNet's 16→32 1×1/stride-2 shortcut took 1.8 ms
    fwd+bwd this way and 12.8 ms with the direct kernels.
 
@@ -33,6 +39,15 @@ LeNet's second layer (R = 6·25 = 150) 4.1 vs 7.0 ms; 16→16 channels 3×3 at 3
 VGG-like 64→64 at 32×32 (R = 576) a tie. The unrolled pass is bound by loading its k² shifted
 input vectors; above a few hundred multiply-adds per output, BLAS's register blocking wins.
 Depthwise 3×3 (R = 9): unrolled 9 ms, direct 13 ms, im2col 77 ms.
+
+Winograd vs im2col, forward+backward, float32, medians of interleaved runs (ms, 1 thread | 2
+threads): VGG-like 32×(64→64, 32×32) 72 vs 143 | 38 vs 73; ResNet-like 16×(128→128, 16×16)
+28 vs 52 | 18 vs 33; 32×(64→64, 8×8) 10.0 vs 12.5 | 5.5 vs 6.7; 32×(128→128, 8×8) 25 vs 35 |
+15 vs 18; 32×(256→256, 4×4) 22 vs 31 | 14 vs 17; 8×(128→128, 8×8) (128 tiles) 5.2 vs 7.2 | 4.0
+vs 4.2; batch 1 at 32×32 (64→64, 256 tiles) 3.3 vs 4.7 | 2.6 vs 3.3. With few tiles the 16 GEMMs
+are too thin: batch 1, 128→128 at 16×16 (64 tiles) 2.5 vs 2.9 | 2.3 vs 2.1 (a tie); batch 1 at
+8×8 (16 tiles) 1.7 vs 1.1 (128 channels), 5.1 vs 3.1 (256); 8×(256→256, 4×4) (32 tiles) 7.7 vs
+7.1 | 7.0 vs 4.2. Hence the threshold of 128 tiles.
 
 ``force_plan(name)`` (a context manager) overrides the heuristic; the tests use it to run every
 path against the reference.
@@ -47,7 +62,7 @@ import numpy as np
 
 from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
 from . import conv as loops
-from . import direct, im2col, unrolled_plan
+from . import direct, im2col, unrolled_plan, winograd
 
 #: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
 DIRECT_MAX_REDUCTION = 64
@@ -55,7 +70,12 @@ DIRECT_MAX_REDUCTION = 64
 #: Up to this ``C_in/groups · kH · kW``, the unrolled kernels beat im2col + GEMM (where they apply).
 UNROLLED_MAX_REDUCTION = 300
 
-PLANS = {"direct": direct, "im2col": im2col, "loops": loops, "unrolled": unrolled_plan}
+#: A dense 3×3 stride-1 layer with at least this many 2×2 output tiles (``N·⌈H_out/2⌉·⌈W_out/2⌉``)
+#: goes to Winograd; below it the 16 GEMMs are too thin and im2col's one GEMM wins.
+WINOGRAD_MIN_TILES = 128
+
+PLANS = {"direct": direct, "im2col": im2col, "loops": loops, "unrolled": unrolled_plan,
+         "winograd": winograd}
 
 _forced: list = [None]
 
@@ -83,6 +103,11 @@ def choose_plan(x_shape, w_shape, stride, padding, dilation, groups) -> str:
         return "unrolled"
     if reduction < DIRECT_MAX_REDUCTION and not (kh == kw == 1 and groups == 1):
         return "direct"
+    if winograd.supports(w_shape, stride, dilation, groups):
+        h_out = x_shape[2] + padding[0] + padding[1] - 2
+        w_out = x_shape[3] + padding[2] + padding[3] - 2
+        if x_shape[0] * -(-h_out // 2) * -(-w_out // 2) >= WINOGRAD_MIN_TILES:
+            return "winograd"
     return "im2col"
 
 

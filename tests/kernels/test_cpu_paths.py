@@ -149,7 +149,11 @@ def test_heuristic_picks_direct_for_small_reductions_and_im2col_for_dense_layers
                                 64) == "unrolled"  # depthwise
     assert dispatch.choose_plan((32, 64, 32, 32), (64, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1),
                                 64) == "direct"  # depthwise, stride 2
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "im2col"
+    # dense 3x3 stride 1 with enough 2x2 output tiles: Winograd
+    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "winograd"
+    assert dispatch.choose_plan((1, 128, 8, 8), (128, 128, 3, 3), *options) == "im2col"  # 9 tiles
+    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), (2, 2), (0, 0, 0, 0), (1, 1),
+                                1) == "im2col"  # stride 2
     assert dispatch.choose_plan((32, 16, 32, 32), (32, 16, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1),
                                 1) == "im2col"  # a 1x1 shortcut is a GEMM
     with cpu.force_plan("loops"):
