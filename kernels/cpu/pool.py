@@ -4,14 +4,17 @@ Same structure as ``conv.py``: a Python wrapper per contract function validates 
 makes the inputs C-contiguous and allocates the output, then calls one Numba kernel whose loops
 mirror ``reference.py``. Every job owns one ``(n, c)`` plane, of the output in the forward passes
 and of the input gradient in the backward passes, so the backward scatters (``+=`` into
-overlapping windows) cannot race. Most kernels are serial ``nogil`` functions over a range of
-planes, split over threads by ``_runtime.run_jobs`` (small calls stay on the calling thread,
-which a ``prange`` kernel cannot do); the max-pooling forward general case is a ``prange`` kernel.
+overlapping windows) cannot race. The general kernels are ``prange`` kernels; the written-out
+ones and the max-pooling backward are serial ``nogil`` functions over a range of planes, split
+over threads by ``_runtime.run_jobs`` (small calls stay on the calling thread, which a ``prange``
+kernel cannot do). Moving the general average-pooling kernels to ``run_jobs`` measured no better
+(3×3 windows: forward the same, backward 5-20 % slower), so they stayed as they were.
 
 The common 2×2 / stride-2 / unpadded case has written-out kernels for both max and average
 pooling: no window clipping, no divisor, four taps in straight-line code. Average pooling
-2×2 went from 1.2 to 0.13 ms forward and 1.2 to 0.3 ms backward on (64, 16, 28, 28), 4.6 to
-0.25 and 4.7 to 0.7-1.0 ms on (32, 64, 32, 32) (2 threads, same process).
+2×2, general kernel → written-out kernel (ms, 2 threads, interleaved in one process; ranges over
+four runs on a noisy host): (64, 16, 28, 28) forward 1.2-2.1 → 0.13-0.21, backward 1.2-1.9 →
+0.25-0.35; (32, 64, 32, 32) forward 2.8-4.6 → 0.25-0.30, backward 2.9-4.7 → 0.6-1.0.
 
 Pooling needs no padded copy of the input: padding is not a value here (max pooling treats it as
 -inf, so it never wins; average pooling leaves it out of the sum). Instead each window is clipped
@@ -203,23 +206,21 @@ def max_pool2d_backward(grad_y, indices, x_shape):
 # Average pooling
 # ------------------------------------------------------------------------------------------------
 
-@njit(cache=True, nogil=True)
-def _avg_pool2d_forward_kernel(x, y, kernel_h, kernel_w, stride_h, stride_w, pad_top,
-                               pad_bottom, pad_left, pad_right, count_include_pad, job_lo, job_hi):
-    """Mean of every window, PyTorch's divisor, for the planes ``job = b·C + ch`` in
-    ``[job_lo, job_hi)`` (:func:`run_jobs` splits the planes over threads).
+@njit(parallel=True, cache=True)
+def _avg_pool2d_forward_kernel(x, y, kernel_h, kernel_w, stride_h, stride_w,
+                               pad_top, pad_bottom, pad_left, pad_right, count_include_pad):
+    """Mean of every window, PyTorch's divisor; one ``(n, c)`` plane per parallel job.
 
     ``x: (N, C, H, W)``; ``y: (N, C, H_out, W_out)`` is written.
     """
-    c, h, width = x.shape[1], x.shape[2], x.shape[3]
+    n, c, h, width = x.shape
     h_out, w_out = y.shape[2], y.shape[3]
-    for job in range(job_lo, job_hi):
+    for job in prange(n * c):
         b = job // c
         ch = job % c
         for oh in range(h_out):
             row0, row1, padded_rows = _avg_pool_window(oh * stride_h - pad_top, kernel_h, h,
                                                        pad_bottom)
-            y_row = y[b, ch, oh]
             for ow in range(w_out):
                 col0, col1, padded_cols = _avg_pool_window(ow * stride_w - pad_left, kernel_w,
                                                            width, pad_right)
@@ -227,12 +228,13 @@ def _avg_pool2d_forward_kernel(x, y, kernel_h, kernel_w, stride_h, stride_w, pad
                     divisor = padded_rows * padded_cols
                 else:
                     divisor = (row1 - row0) * (col1 - col0)
-                window = x[b, ch, row0:, col0:]  # slice, don't offset: indices from 0 below
-                acc = y.dtype.type(0)  # the input's dtype: float32 sums stay float32
+                window = x[b, ch, row0:, col0:]
+                acc = y.dtype.type(0)
                 for i in range(row1 - row0):
                     for j in range(col1 - col0):
                         acc += window[i, j]
-                y_row[ow] = acc / y.dtype.type(divisor)
+                y[b, ch, oh, ow] = acc / y.dtype.type(divisor)
+
 
 
 @njit(cache=True, nogil=True)
@@ -282,33 +284,26 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
         run_jobs(_avg_pool2d_2x2_kernel, n * c, 4.0 * y.size, x, y)
         return y
     top, bottom, left, right = padding
-    run_jobs(_avg_pool2d_forward_kernel, n * c, float(kernel[0] * kernel[1]) * y.size, x, y,
-             kernel[0], kernel[1], stride[0], stride[1], top, bottom, left, right,
-             bool(count_include_pad))
+    _avg_pool2d_forward_kernel(x, y, kernel[0], kernel[1], stride[0], stride[1], top, bottom,
+                               left, right, bool(count_include_pad))
     return y
 
 
-@njit(cache=True, nogil=True)
-def _avg_pool2d_backward_kernel(grad_y, grad_x, kernel_h, kernel_w, stride_h, stride_w, pad_top,
-                                pad_bottom, pad_left, pad_right, count_include_pad, job_lo,
-                                job_hi):
-    """Spread ``δ / divisor`` over every window's real elements, for the planes
-    ``job = b·C + ch`` in ``[job_lo, job_hi)``: zero the plane, then add (zeroing here, not with
-    ``np.zeros`` up front, writes each plane once, while it is in cache).
+@njit(parallel=True, cache=True)
+def _avg_pool2d_backward_kernel(grad_y, grad_x, kernel_h, kernel_w, stride_h, stride_w,
+                                pad_top, pad_bottom, pad_left, pad_right, count_include_pad):
+    """Spread ``δ / divisor`` over every window's real elements; one ``(n, c)`` plane per job.
 
-    ``grad_y: (N, C, H_out, W_out)``; ``grad_x: (N, C, H, W)`` (written).
+    ``grad_y: (N, C, H_out, W_out)``; ``grad_x: (N, C, H, W)`` zeros, accumulated.
     """
-    c, h, width = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    n, c, h, width = grad_x.shape
     h_out, w_out = grad_y.shape[2], grad_y.shape[3]
-    zero = grad_x.dtype.type(0)
-    for job in range(job_lo, job_hi):
+    for job in prange(n * c):
         b = job // c
         ch = job % c
-        grad_x[b, ch] = zero
         for oh in range(h_out):
             row0, row1, padded_rows = _avg_pool_window(oh * stride_h - pad_top, kernel_h, h,
                                                        pad_bottom)
-            d_row = grad_y[b, ch, oh]
             for ow in range(w_out):
                 col0, col1, padded_cols = _avg_pool_window(ow * stride_w - pad_left, kernel_w,
                                                            width, pad_right)
@@ -316,11 +311,12 @@ def _avg_pool2d_backward_kernel(grad_y, grad_x, kernel_h, kernel_w, stride_h, st
                     divisor = padded_rows * padded_cols
                 else:
                     divisor = (row1 - row0) * (col1 - col0)
-                share = d_row[ow] / grad_x.dtype.type(divisor)
+                share = grad_y[b, ch, oh, ow] / grad_x.dtype.type(divisor)
                 window = grad_x[b, ch, row0:, col0:]
                 for i in range(row1 - row0):
                     for j in range(col1 - col0):
                         window[i, j] += share
+
 
 
 @njit(cache=True, nogil=True)
@@ -363,14 +359,14 @@ def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, cou
     check_float_array(op, "grad_y", grad_y)
     y_shape = check_pool2d(op, x_shape, kernel, stride, padding, (1, 1), ceil_mode)
     check_conv2d_grad_y(op, grad_y.shape, y_shape)
-    grad_x = np.empty(tuple(x_shape), dtype=grad_y.dtype)  # every element written by a kernel
     grad_y = np.ascontiguousarray(grad_y)
     n, c = y_shape[0], y_shape[1]
     if _is_whole_2x2(x_shape, kernel, stride, padding, y_shape):
+        grad_x = np.empty(tuple(x_shape), dtype=grad_y.dtype)  # the kernel writes every element
         run_jobs(_avg_pool2d_2x2_backward_kernel, n * c, float(grad_x.size), grad_y, grad_x)
         return grad_x
+    grad_x = np.zeros(tuple(x_shape), dtype=grad_y.dtype)
     top, bottom, left, right = padding
-    run_jobs(_avg_pool2d_backward_kernel, n * c, float(kernel[0] * kernel[1]) * grad_y.size,
-             grad_y, grad_x, kernel[0], kernel[1], stride[0], stride[1], top, bottom, left,
-             right, bool(count_include_pad))
+    _avg_pool2d_backward_kernel(grad_y, grad_x, kernel[0], kernel[1], stride[0], stride[1], top,
+                                bottom, left, right, bool(count_include_pad))
     return grad_x
