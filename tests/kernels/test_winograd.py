@@ -198,6 +198,11 @@ def test_heuristic_sends_big_dense_3x3_layers_to_winograd():
     options = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
     assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "winograd"
     assert dispatch.choose_plan((16, 128, 16, 16), (128, 128, 3, 3), *options) == "winograd"
+    # from 12 input channels up it also beats the unrolled kernels (a small ResNet's 16 and 32)
+    assert dispatch.choose_plan((32, 16, 32, 32), (16, 16, 3, 3), *options) == "winograd"
+    assert dispatch.choose_plan((32, 32, 16, 16), (32, 32, 3, 3), *options) == "winograd"
+    assert dispatch.choose_plan((64, 8, 16, 16), (8, 8, 3, 3), *options) == "unrolled"
+    assert dispatch.choose_plan((32, 3, 32, 32), (16, 3, 3, 3), *options) == "unrolled"  # a stem
     # too few tiles for 16 thin GEMMs: 1 sample of 8x8 is 16 tiles
     assert dispatch.choose_plan((1, 128, 8, 8), (128, 128, 3, 3), *options) == "im2col"
     assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1),
