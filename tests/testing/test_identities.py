@@ -26,6 +26,7 @@ from tinyconv.testing.identities import (
 )
 from tinyconv.testing.strategies import (
     LAYOUTS,
+    conv2d_cases,
     conv2d_configs,
     float_arrays,
     pool2d_cases,
@@ -118,6 +119,20 @@ def test_conv_config_bounds_are_respected(config):
 @given(conv2d_configs(depthwise=True))
 def test_depthwise_configs(config):
     assert config.groups == config.c_in == config.c_out
+
+
+@given(conv2d_configs(kernel_sizes=((3, 3), (5, 5)), max_stride=1, allow_dilation=False))
+def test_kernel_sizes_draws_only_those_kernels(config):
+    assert config.kernel in ((3, 3), (5, 5))
+    assert contract.check_conv2d("test", config.x_shape, config.w_shape,
+                                 *config.options) == config.y_shape
+
+
+@given(conv2d_cases())
+def test_options_are_the_contract_arguments_in_order(case):
+    kwargs = case.config.conv_kwargs
+    assert case.options == (kwargs["stride"], kwargs["padding"], kwargs["dilation"],
+                            kwargs["groups"])
 
 
 @given(pool2d_configs())

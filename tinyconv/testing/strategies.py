@@ -123,6 +123,12 @@ class ConvConfig:
         return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
                 "groups": self.groups}
 
+    @property
+    def options(self) -> tuple:
+        """``(stride, padding, dilation, groups)``: the same, positional, in the contract's order
+        (``conv2d_forward(x, w, *config.options)``)."""
+        return (self.stride, self.padding, self.dilation, self.groups)
+
 
 @dataclass(frozen=True)
 class PoolConfig:
@@ -196,6 +202,7 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
                    max_kernel: int = 4, max_stride: int = 3, max_padding: int = 2,
                    max_dilation: int = 2, allow_groups: bool = True, allow_padding: bool = True,
                    allow_dilation: bool = True, depthwise: bool = False,
+                   kernel_sizes: tuple[Pair, ...] | None = None,
                    dtypes: tuple[str, ...] = DTYPES) -> ConvConfig:
     """Draw a valid :class:`ConvConfig` (the output is never empty).
 
@@ -203,7 +210,9 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
     ``max_size`` (H, W), ``max_kernel`` (kH, kW), ``max_stride``, ``max_padding`` (each side),
     ``max_dilation``. ``allow_groups=False`` fixes ``groups=1``; ``allow_padding=False`` fixes zero
     padding; ``allow_dilation=False`` fixes dilation 1; ``depthwise=True`` draws a depthwise
-    convolution (``groups = C_in = C_out``). ``dtypes`` is the tuple of dtype names to draw from.
+    convolution (``groups = C_in = C_out``). ``kernel_sizes``, e.g. ``((3, 3), (5, 5))``, draws
+    the kernel from that list instead (to aim at a kernel written for those sizes; each must fit
+    ``max_size``). ``dtypes`` is the tuple of dtype names to draw from.
 
     The dilated kernel extent ``d*(k-1)+1`` is kept <= ``max_size``, and H, W are drawn at least as
     large as that extent minus the padding, so every drawn configuration passes the contract's
@@ -217,7 +226,10 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
         c_in = groups * draw(st.integers(1, max_channels // groups))
         c_out = groups * draw(st.integers(1, max_channels // groups))
     batch = draw(st.integers(1, max_batch))
-    kernel = draw(_pairs(1, min(max_kernel, max_size)))
+    if kernel_sizes is None:
+        kernel = draw(_pairs(1, min(max_kernel, max_size)))
+    else:
+        kernel = tuple(draw(st.sampled_from(kernel_sizes)))
     stride = draw(_pairs(1, max_stride))
     if allow_padding:
         padding = draw(st.tuples(*[st.integers(0, max_padding)] * 4))
@@ -412,6 +424,11 @@ class ConvCase:
     x: np.ndarray
     w: np.ndarray
     grad_y: np.ndarray
+
+    @property
+    def options(self) -> tuple:
+        """``config.options``: ``(stride, padding, dilation, groups)`` in the contract's order."""
+        return self.config.options
 
 
 @dataclass(frozen=True)
