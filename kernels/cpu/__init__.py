@@ -128,6 +128,7 @@ from .dispatch import (  # noqa: E402
     force_plan,
     plan_name,
 )
+from . import batch_norm  # noqa: E402  (optional fast path, not part of the contract)
 from .pool import (  # noqa: E402
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -177,6 +178,9 @@ def warmup(dtypes=("float32",), verbose: bool = True) -> float:
             max_pool2d_backward(y, indices, x.shape)
             y = avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), ceil_mode, True)
             avg_pool2d_backward(y, x.shape, (2, 2), (2, 2), (0, 0, 0, 0), ceil_mode, True)
+        x3 = x.reshape(2, 2, 36)
+        y3, mean, _, inv_std = batch_norm.forward(x3, w[0, :, 0, 0], w[0, :, 0, 1], 1e-5)
+        batch_norm.backward(y3, x3, mean, inv_std, w[0, :, 0, 0])
         if verbose:
             print(f"tinyconv: {name} kernels ready ({time.perf_counter() - t0:.1f} s)",
                   file=sys.stderr)

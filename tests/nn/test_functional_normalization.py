@@ -5,6 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
@@ -26,9 +28,20 @@ def case(layout, seed=0):
             "running_mean": rng.standard_normal(3), "running_var": rng.uniform(0.5, 2, 3)}
 
 
+# "cpu" trains through the fused passes of kernels/cpu/batch_norm.py, "reference" through the
+# array-module code of BatchNormFunction: both must pass every check.
+KERNEL_SETS = ["cpu", "reference"]
+
+
+@pytest.fixture(params=KERNEL_SETS)
+def kernels(request):
+    with tc.use_kernels(request.param):
+        yield request.param
+
+
 @pytest.mark.parametrize("layout, training, affine", list(itertools.product(
     SHAPES, [True, False], [True, False])))
-def test_gradcheck_batch_norm(layout, training, affine):
+def test_gradcheck_batch_norm(layout, training, affine, kernels):
     c = case(layout)
     x = tc.tensor(c["x"], requires_grad=True)
     params = ((tc.tensor(c["weight"], requires_grad=True),
@@ -44,7 +57,7 @@ def test_gradcheck_batch_norm(layout, training, affine):
 
 
 @pytest.mark.parametrize("layout", SHAPES)
-def test_training_output_has_zero_mean_and_unit_variance_per_channel(layout):
+def test_training_output_has_zero_mean_and_unit_variance_per_channel(layout, kernels):
     c = case(layout)
     y = F.batch_norm(tc.tensor(c["x"]), None, None, training=True, eps=0.0).numpy()
     axes = REDUCE_AXES[layout]
@@ -58,7 +71,7 @@ def test_training_output_has_zero_mean_and_unit_variance_per_channel(layout):
 
 
 @pytest.mark.parametrize("layout, momentum", list(itertools.product(SHAPES, [0.1, 0.5, 1.0])))
-def test_running_statistics_follow_the_momentum_formula(layout, momentum):
+def test_running_statistics_follow_the_momentum_formula(layout, momentum, kernels):
     c = case(layout)
     running_mean, running_var = tc.tensor(c["running_mean"]), tc.tensor(c["running_var"])
     F.batch_norm(tc.tensor(c["x"]), running_mean, running_var, training=True,
@@ -93,6 +106,34 @@ def test_eval_mode_uses_the_running_statistics_and_leaves_them_alone(layout):
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12)
     np.testing.assert_array_equal(running_mean.numpy(), c["running_mean"])
     np.testing.assert_array_equal(running_var.numpy(), c["running_var"])
+
+
+@given(shape=st.sampled_from([(5, 3), (4, 2, 7), (3, 4, 5, 6), (2, 16, 9, 9)]),
+       dtype=st.sampled_from(["float32", "float64"]), transposed=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_fused_cpu_passes_match_the_array_module_code(shape, dtype, transposed, seed):
+    """Training mode, values and all three gradients, on the two paths; float32 to its rounding.
+    ``transposed``: a non-contiguous input (the fused path copies it first)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 3 + 1
+    if transposed:
+        x = np.ascontiguousarray(x.T).T
+    weight, bias = rng.uniform(0.5, 2, shape[1]), rng.standard_normal(shape[1])
+    grad_y = rng.standard_normal(shape)
+    results = {}
+    for kernels in KERNEL_SETS:
+        with tc.use_kernels(kernels):
+            tensors = [tc.tensor(a, dtype=dtype, requires_grad=True) for a in (x, weight, bias)]
+            running = [tc.zeros(shape[1], dtype=dtype), tc.ones(shape[1], dtype=dtype)]
+            y = F.batch_norm(tensors[0], *running, tensors[1], tensors[2], training=True)
+            y.backward(tc.tensor(grad_y, dtype=dtype))
+            results[kernels] = [y.detach().numpy()] + [t.grad.numpy() for t in tensors] + \
+                [r.numpy() for r in running]
+    rtol = 1e-4 if dtype == "float32" else 1e-10
+    for fused, plain in zip(results["cpu"], results["reference"]):
+        assert fused.dtype == plain.dtype == np.dtype(dtype)
+        scale = max(1.0, float(np.abs(plain).max()))
+        np.testing.assert_allclose(fused, plain, rtol=rtol, atol=rtol * scale)
 
 
 def test_float32_input_with_batchnorm_module():

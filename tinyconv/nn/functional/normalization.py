@@ -12,6 +12,7 @@ import numbers
 from typing import Optional, Sequence, Union
 
 from tinyconv.autograd import Function, no_grad
+from tinyconv.backend import kernels_for
 from tinyconv.nn.functional._args import check_float_tensors
 from tinyconv.tensor import Tensor, check_same_device
 
@@ -36,11 +37,16 @@ class BatchNormFunction(Function):
 
     The two means are the only reductions: one pass for ``dL/dβ`` and ``dL/dγ``, reused for
     ``dL/dx``. In eval mode ``μ`` and ``σ²`` are constants, so ``dL/dx = γ s δ`` only.
+
+    ``fused``: a module with ``forward``/``backward`` computing the training-mode formulas in
+    fewer passes over memory (``kernels/cpu/batch_norm.py``), or None for the array-module code
+    below, which runs on every device and is the version to read.
     """
 
     name = "batch_norm"
 
-    def forward(self, x, weight, bias, training=False, mean=None, var=None, eps=1e-5):
+    def forward(self, x, weight, bias, training=False, mean=None, var=None, eps=1e-5,
+                fused=None):
         # Work on x as (N, C, P), P = the spatial positions: a per-channel sum is then a
         # contiguous sum along P followed by a sum over N, which NumPy (and CuPy) do far faster
         # than one reduction over the axes (0, 2, 3) of an NCHW array.
@@ -48,6 +54,12 @@ class BatchNormFunction(Function):
         positions = math.prod(x.shape[2:])  # 1 for (N, C) inputs
         x3 = x.reshape(x.shape[0], x.shape[1], positions)
         self.training = training
+        self.fused = fused if training else None
+        if self.fused is not None:
+            # the same formulas in two passes per channel (kernels/cpu/batch_norm.py)
+            y3, self.batch_mean, self.batch_var, inv_std = fused.forward(x3, weight, bias, eps)
+            self.save_for_backward(x3, self.batch_mean, inv_std, weight)
+            return y3.reshape(x.shape)
         if training:
             count = x3.shape[0] * x3.shape[2]  # m, values per channel
             mean = _channel_sum(x3) / count
@@ -68,6 +80,11 @@ class BatchNormFunction(Function):
         return y.reshape(x.shape)
 
     def backward(self, grad_y):
+        if self.fused is not None:
+            x3, mean, inv_std, weight = self.saved
+            grad_x3, grad_weight, grad_bias = self.fused.backward(grad_y.reshape(x3.shape), x3,
+                                                                  mean, inv_std, weight)
+            return grad_x3.reshape(self.shape), grad_weight, grad_bias
         x_hat, inv_std, weight = self.saved  # x_hat: (N, C, P)
         need_x, need_weight, need_bias = self.needs_input_grad
         g = grad_y.reshape(x_hat.shape)
@@ -157,8 +174,10 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     if not training:
         stats = {"mean": running_mean.data.astype(input.dtype, copy=False),
                  "var": running_var.data.astype(input.dtype, copy=False)}
+    # the active kernel set's fused training passes, if it has them (the CPU set does)
+    fused = getattr(kernels_for(input.device), "batch_norm", None)
     output, ctx = BatchNormFunction.apply_with_ctx(input, weight, bias, training=training,
-                                                   eps=float(eps), **stats)
+                                                   eps=float(eps), fused=fused, **stats)
 
     if training and running_mean is not None:
         with no_grad():
