@@ -30,6 +30,8 @@ instead of reading out of bounds.
 
 from __future__ import annotations
 
+import numpy as np
+
 Pair = tuple[int, int]
 Padding4 = tuple[int, int, int, int]
 
@@ -191,18 +193,23 @@ def _check_windows_see_input(op: str, axis: str, size: int, k: int, stride: int,
                       f"dilation")
 
 
+#: The dtypes kernels compute in.
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def check_float_array(op: str, name: str, array) -> None:
     """Kernels compute in float32 or float64 only."""
-    if str(array.dtype) not in ("float32", "float64"):
+    if array.dtype not in KERNEL_DTYPES:
         raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}")
 
 
 def check_same_dtype(op: str, **arrays) -> None:
     """All floating arguments of one kernel call share one dtype (no silent promotion)."""
-    dtypes = {name: str(a.dtype) for name, a in arrays.items()}
     for name, a in arrays.items():
         check_float_array(op, name, a)
-    if len(set(dtypes.values())) > 1:
+    # compared as dtype objects (this runs on every kernel call); str() only for the message
+    if len({a.dtype for a in arrays.values()}) > 1:
+        dtypes = {name: str(a.dtype) for name, a in arrays.items()}
         raise TypeError(f"{op}: arguments must share one dtype, got {dtypes}")
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numbers
 from typing import Any, Sequence
 
-from tinyconv.tensor import Tensor, check_same_device, is_floating_dtype
+from tinyconv.kernels.contract import KERNEL_DTYPES
+from tinyconv.tensor import Tensor, check_same_device
 
 
 def to_tuple(op: str, name: str, value: Any, n: int) -> tuple:
@@ -70,10 +71,11 @@ def check_float_tensors(op: str, **tensors: Tensor) -> None:
     for name, t in given.items():
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-        if not is_floating_dtype(t.dtype) or str(t.dtype) == "float16":
+        if t.dtype not in KERNEL_DTYPES:
             raise TypeError(f"{op}: {name} must be float32 or float64, got {t.dtype}")
-    dtypes = {name: str(t.dtype) for name, t in given.items()}
-    if len(set(dtypes.values())) > 1:
+    # compared as dtype objects: this runs on every op call, str() only for the message
+    if len({t.dtype for t in given.values()}) > 1:
+        dtypes = {name: str(t.dtype) for name, t in given.items()}
         raise TypeError(f"{op}: input, weight and bias must have the same dtype, got {dtypes}")
     check_same_device(op, given.values())
 
