@@ -31,6 +31,12 @@ Six implementations of the same three contract functions live side by side:
 - ``"loops"`` (``conv.py``): the reference's loops compiled by Numba; never chosen by the heuristic,
   kept as the readable baseline and for tests.
 
+Tried and dropped: direct loops with the *output channels* in the SIMD lanes (oneDNN's layout,
+one weight vector serving many multiply-adds, no column matrix). Numba gives no way to tell LLVM
+that the accumulator block does not alias the inputs, so the block lived in memory, not in
+registers (17.8 GFLOP/s at best); forward+backward it lost on every layer tried, e.g. LeNet's
+second layer 4.9 ms vs 3.6 (unrolled) and 3.5 (im2col) at 2 threads.
+
 **The heuristic** (:func:`choose_plan`), with ``R = C_in/groups · kH · kW`` the reduction length:
 
 1. 3×3, stride 1, dilation 1, no groups, ``R >=`` :data:`WINOGRAD_MIN_REDUCTION` (at least
