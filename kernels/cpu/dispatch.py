@@ -1,6 +1,6 @@
 """Which algorithm computes a convolution: the documented heuristic, and the contract wrappers.
 
-Six implementations of the same three contract functions live side by side:
+Five implementations of the same three contract functions live side by side:
 
 - ``"direct"`` (``direct.py``): loops over taps, innermost loop along an output row. Best when
   each output value needs little arithmetic: ``C_in/groups · kH · kW`` small, e.g. LeNet's first
@@ -17,17 +17,6 @@ Six implementations of the same three contract functions live side by side:
   input tile with 16 multiplications instead of 36, as 16 GEMMs over the channels (F(2×2, 3×3));
   its gradients are the same machinery (the input gradient a forward pass on the padded δ, the
   weight gradient the transposed products). Other calls go to im2col.
-- ``"direct_cout"`` (``direct_cout.py``): direct loops with the output channels in the SIMD lanes
-  (oneDNN's layout: one weight vector per many multiply-adds, no column matrix); input gradient
-  by im2col. Never chosen by the heuristic: Numba cannot keep its accumulator block in
-  registers, and it measured slower than the plan picked below on every layer tried (fwd+bwd
-  ms, 2 threads | 1 thread, direct_cout vs the heuristic's plan): LeNet c3 64×(6→16, 5×5,
-  14×14) 20.9 vs 3.9 (unrolled) | 22.1 vs 4.5 with its own input gradient, and with im2col's
-  (a later, busier run) 4.9 vs 3.6 (unrolled) and 3.5 (im2col) | 9.4 vs 6.3 and 6.0; 64×(16→16, 5×5, 10×10) 5.3 vs 3.0 | 10.1
-  vs 5.0 (only its forward, 1.07 vs 1.19 at 2 threads, was ahead); 64×(16→32) 14.1 vs 5.0;
-  LeNet c1 16.2 vs 1.7; 32×(3→16, 3×3) 14.8 vs 2.5; 64×(8→8, 3×3) 6.9 vs 1.8; 32×(16→32,
-  3×3/2) 9.6 vs 5.3 (im2col); depthwise 32×64 at 32×32 91 vs 9.0; c3 at batch 8 1.7 vs 0.54,
-  batch 1 0.48 vs 0.12. Kept as a lesson and a baseline (``force_plan("direct_cout")``).
 - ``"loops"`` (``conv.py``): the reference's loops compiled by Numba; never chosen by the heuristic,
   kept as the readable baseline and for tests.
 
@@ -80,7 +69,7 @@ import numpy as np
 
 from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
 from . import conv as loops
-from . import direct, direct_cout, im2col, unrolled_plan, winograd
+from . import direct, im2col, unrolled_plan, winograd
 
 #: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
 DIRECT_MAX_REDUCTION = 64
@@ -98,8 +87,8 @@ WINOGRAD_MIN_REDUCTION = 12 * 9
 #: goes to Winograd; below it the 16 GEMMs are too thin and im2col's one GEMM wins.
 WINOGRAD_MIN_TILES = 128
 
-PLANS = {"direct": direct, "direct_cout": direct_cout, "im2col": im2col, "loops": loops,
-         "unrolled": unrolled_plan, "winograd": winograd}
+PLANS = {"direct": direct, "im2col": im2col, "loops": loops, "unrolled": unrolled_plan,
+         "winograd": winograd}
 
 _forced: list = [None]
 
