@@ -249,15 +249,17 @@ for plan in ("loops", "direct", "im2col", "unrolled"):
 # %% [markdown]
 # Which plan does the heuristic choose? It depends on how many products each output sums,
 # `R = C_in/groups · kH · kW`, and on whether an unrolled kernel exists for the call:
-# a 3×3 or 5×5 kernel with stride 1 and `R` up to a few hundred (LeNet's layers, depthwise
-# layers) → `unrolled`; other small `R` → `direct`; many products (dense VGG/ResNet layers,
-# where BLAS's register blocking wins) → `im2col`, except that a dense 3×3 stride-1 layer with
-# enough output (at least 128 tiles of 2×2) → `winograd` (`kernels/cpu/winograd.py`): it
-# computes each 2×2 output tile with 16 multiplications instead of 36, as 16 matrix products.
+# a 3×3 or 5×5 kernel with stride 1 and `R` below 100 (LeNet's first layer, depthwise layers)
+# → `unrolled`; other small `R` → `direct`; many products (LeNet's second layer, dense
+# VGG/ResNet layers, where BLAS's register blocking wins) → `im2col`, except that a dense 3×3
+# stride-1 layer with at least 12 input channels and enough output (at least 128 tiles of 2×2)
+# → `winograd` (`kernels/cpu/winograd.py`): it computes each 2×2 output tile with 16
+# multiplications instead of 36, as 16 matrix products.
 
 # %%
 for name, w_shape, stride, groups, expected in [
         ("LeNet conv1", (6, 1, 5, 5), 1, 1, "unrolled"),
+        ("LeNet conv2", (16, 6, 5, 5), 1, 1, "im2col"),
         ("depthwise 3x3", (32, 1, 3, 3), 1, 32, "unrolled"),
         ("depthwise 3x3 /2", (32, 1, 3, 3), 2, 32, "direct"),
         ("VGG-style 3x3", (64, 64, 3, 3), 1, 1, "winograd")]:

@@ -39,13 +39,14 @@ second layer 4.9 ms vs 3.6 (unrolled) and 3.5 (im2col) at 2 threads.
    strided copy of the input, or nothing): a ResNet's 16→32 1×1/stride-2 shortcut took 1.8 ms
    fwd+bwd this way and 12.8 ms with the direct kernels.
 
-The thresholds come from forward+backward timings at 1 thread (medians of 3 interleaved runs on
-the 2-core benchmark machine; ``benchmarks/run.py`` has the cases). Unrolled vs im2col:
-LeNet's second layer (R = 6·25 = 150) 4.1 vs 7.0 ms; 16→16 channels 3×3 at 32×32 (R = 144)
-10 vs 23 ms; 32→32 at 16×16 (R = 288) 12.7 vs 15.8 ms; 64→64 at 8×8 (R = 576) 24 vs 14 ms; the
-VGG-like 64→64 at 32×32 (R = 576) a tie. The unrolled pass is bound by loading its k² shifted
-input vectors; above a few hundred multiply-adds per output, BLAS's register blocking wins.
-Depthwise 3×3 (R = 9): unrolled 9 ms, direct 13 ms, im2col 77 ms.
+The thresholds come from forward+backward timings (medians of interleaved runs on the 2-core
+benchmark machine; ``benchmarks/run.py`` has the cases). Unrolled vs im2col, ms, 2 threads |
+1 thread, after im2col's per-thread sample ranges: LeNet's second layer 64×(6→16, 5×5, 14×14)
+(R = 150) 2.89 vs 2.58 | 5.14 vs 4.70; 64×(4→16, 5×5) (R = 100) 2.84 vs 2.51 | 2.99 vs 3.23;
+1×(32→32, 3×3, 8×8) (R = 288, too few tiles for Winograd) 0.34 vs 0.18; 32×(3→16, 3×3) (R = 27)
+2.16 vs 4.33. The unrolled pass is bound by loading its k² shifted input vectors; from about a
+hundred multiply-adds per output, BLAS's register blocking wins. Depthwise 3×3 (R = 9):
+unrolled 9 ms, direct 13 ms, im2col 77 ms.
 
 Winograd vs im2col, forward+backward, float32, medians of interleaved runs (ms, 1 thread | 2
 threads): VGG-like 32×(64→64, 32×32) 72 vs 143 | 38 vs 73; ResNet-like 16×(128→128, 16×16)
@@ -74,8 +75,9 @@ from . import direct, im2col, unrolled_plan, winograd
 #: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
 DIRECT_MAX_REDUCTION = 64
 
-#: Up to this ``C_in/groups · kH · kW``, the unrolled kernels beat im2col + GEMM (where they apply).
-UNROLLED_MAX_REDUCTION = 300
+#: Up to this ``C_in/groups · kH · kW``, the unrolled kernels beat im2col + GEMM (where they apply):
+#: 3×3 kernels up to 11 input channels, 5×5 up to 3.
+UNROLLED_MAX_REDUCTION = 99
 
 #: From this ``C_in · 3 · 3`` up, Winograd beats the unrolled kernels on dense 3×3 layers
 #: (forward+backward, 2 threads, ms, unrolled vs winograd: 32×(12→12, 32×32) 4.0 vs 3.3;
