@@ -328,7 +328,7 @@ def _avg_pool2d_2x2_backward_kernel(grad_y, grad_x, job_lo, job_hi):
 
     ``grad_y: (N, C, H_out, W_out)``; ``grad_x: (N, C, H, W)`` (written).
     """
-    c, h, width = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    c = grad_x.shape[1]
     h_out, w_out = grad_y.shape[2], grad_y.shape[3]
     quarter = grad_x.dtype.type(0.25)
     zero = grad_x.dtype.type(0)

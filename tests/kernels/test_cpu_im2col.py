@@ -14,42 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinyconv.kernels import contract, cpu, reference
+from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import _runtime, im2col
 
-from .test_cpu_kernels import LAYOUTS, ConvCase, assert_matches, random_array, with_layout
-
-
-@st.composite
-def batch_conv_cases(draw, pointwise: bool = False) -> ConvCase:
-    """Like ``conv_cases`` but with batches up to 9 (two threads take a sample range each from
-    4 samples on) and strides up to 4 (several phases per axis). ``pointwise``: 1×1 kernels with
-    stride 1 and no padding, the case without im2col."""
-    groups = draw(st.integers(1, 3))
-    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    if pointwise:
-        kh = kw = 1
-        stride, dilation, padding = (1, 1), (draw(st.integers(1, 2)),) * 2, (0, 0, 0, 0)
-    else:
-        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        stride = (draw(st.sampled_from([1, 1, 2, 3, 4])), draw(st.sampled_from([1, 1, 2, 3, 4])))
-        dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-        padding = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    h = draw(st.integers(max(1, span_h - padding[0] - padding[1]), 11))
-    width = draw(st.integers(max(1, span_w - padding[2] - padding[3]), 11))
-    n = draw(st.integers(1, 9))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    layout = draw(st.sampled_from(LAYOUTS))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    ties = draw(st.booleans())
-    y_shape = contract.check_conv2d("test", (n, c_in, h, width), (c_out, c_in // groups, kh, kw),
-                                    stride, padding, dilation, groups)
-    x = random_array(rng, (n, c_in, h, width), dtype, ties)
-    w = random_array(rng, (c_out, c_in // groups, kh, kw), dtype, ties)
-    grad_y = random_array(rng, y_shape, dtype, ties)
-    return ConvCase(with_layout(x, layout), with_layout(w, layout), with_layout(grad_y, layout),
-                    stride, padding, dilation, groups)
+from .helpers import batch_cases, check_conv_against_reference
 
 
 @contextlib.contextmanager
@@ -84,35 +52,25 @@ CHUNKS = pytest.mark.parametrize("chunks", ["one", "several"])
 
 def _check_all_three(case):
     with cpu.force_plan("im2col"):
-        assert_matches(cpu.conv2d_forward(case.x, case.w, *case.options),
-                       reference.conv2d_forward(case.x, case.w, *case.options), case.x, case.w)
-        assert_matches(cpu.conv2d_backward_input(case.grad_y, case.w, case.x.shape, *case.options),
-                       reference.conv2d_backward_input(case.grad_y, case.w, case.x.shape,
-                                                       *case.options),
-                       case.grad_y, case.w)
-        assert_matches(cpu.conv2d_backward_weight(case.x, case.grad_y, case.w.shape,
-                                                  *case.options),
-                       reference.conv2d_backward_weight(case.x, case.grad_y, case.w.shape,
-                                                        *case.options),
-                       case.x, case.grad_y)
+        check_conv_against_reference(case)
 
 
 @CHUNKS
-@given(case=batch_conv_cases())
+@given(case=batch_cases())
 def test_im2col_on_two_threads_matches_reference(chunks, case):
     with threads_always_split(), chunks_of(chunks):
         _check_all_three(case)
 
 
 @CHUNKS
-@given(case=batch_conv_cases(pointwise=True))
+@given(case=batch_cases(pointwise=True))
 def test_pointwise_without_im2col_matches_reference(chunks, case):
     with threads_always_split(), chunks_of(chunks):
         _check_all_three(case)
 
 
 @CHUNKS
-@given(case=st.one_of(batch_conv_cases(), batch_conv_cases(pointwise=True)))
+@given(case=st.one_of(batch_cases(), batch_cases(pointwise=True)))
 def test_im2col_on_one_thread_matches_reference(chunks, case):
     previous = _runtime.get_num_threads()
     cpu.set_num_threads(1)

@@ -1,149 +1,40 @@
 """The Numba kernels (``tinyconv.kernels.cpu``) against the reference, and the contract's argument
 checks for both kernel sets.
 
-Every option is drawn by hypothesis: batch, channels, groups, kernel, stride, per-side padding,
-dilation, input size, ceil_mode, count_include_pad, float32 and float64, and the memory layout of
-the inputs (C order, Fortran order, a strided view, negative strides). Float32 results must match
-the reference to ``rtol=1e-5``, float64 to ``1e-12`` (sums are taken in a different order, so they
-may round differently; the absolute tolerance is scaled by the result's magnitude). Max pooling is a
+Every option is drawn by hypothesis, with the public strategies of ``tinyconv.testing.strategies``
+(bounds in ``helpers.py`` and ``POOL_BOUNDS`` below): batch, channels, groups, kernel, stride,
+per-side padding, dilation, input size, ceil_mode, count_include_pad, float32 and float64, and the
+memory layout of the inputs (C order, Fortran order, a strided view, negative strides). Results
+must match the reference to the dtype's rounding (``helpers.assert_matches``). Max pooling is a
 selection, so its values and indices must match exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tinyconv.kernels import contract, cpu, reference
+from tinyconv.testing.strategies import LAYOUTS, pool2d_cases, with_layout
+
+from .helpers import assert_matches, conv_cases
 
 KERNEL_SETS = [pytest.param(reference, id="reference"), pytest.param(cpu, id="cpu")]
 
-RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-
-LAYOUTS = ("C", "F", "strided", "reversed")
-
-
-def with_layout(a: np.ndarray, layout: str) -> np.ndarray:
-    """The same values as ``a`` in another memory layout (all but "C" are non-contiguous)."""
-    if layout == "C":
-        return a
-    if layout == "F":
-        return np.asfortranarray(a)
-    if layout == "strided":  # every other element of a wider buffer
-        wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
-        wide[..., ::2] = a
-        return wide[..., ::2]
-    if layout == "reversed":  # negative strides on two axes
-        return np.ascontiguousarray(a[::-1, ..., ::-1])[::-1, ..., ::-1]
-    raise ValueError(layout)
+#: Pooling problems: windows up to 4×4, strides up to 3, dilations up to 3 (max pooling only),
+#: padding up to half the window, ceil_mode, count_include_pad, images up to 12×12.
+POOL_BOUNDS = {"max_batch": 3, "max_channels": 6, "max_size": 12, "max_kernel": 4,
+               "max_stride": 3, "max_dilation": 3}
 
 
-def assert_matches(actual: np.ndarray, expected: np.ndarray, *inputs: np.ndarray) -> None:
-    """Same shape and dtype, values equal up to the dtype's rounding; ``actual`` is a C-contiguous
-    array sharing no memory with any of the ``inputs`` (outputs are never views of inputs)."""
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    assert actual.flags.c_contiguous
-    assert not any(np.shares_memory(actual, a) for a in inputs)
-    rtol = RTOL[expected.dtype]
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
-
-
-def random_array(rng, shape, dtype, ties: bool) -> np.ndarray:
-    if ties:  # few distinct values: many equal elements (max-pool ties) and exact sums
-        return rng.integers(-2, 3, size=shape).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
-# ------------------------------------------------------------------------------------------------
-# Strategies
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ConvCase:
-    x: np.ndarray
-    w: np.ndarray
-    grad_y: np.ndarray
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-    groups: int
-
-    @property
-    def options(self):
-        return self.stride, self.padding, self.dilation, self.groups
-
-
-@st.composite
-def conv_cases(draw) -> ConvCase:
-    groups = draw(st.integers(1, 3))
-    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = tuple(draw(st.integers(0, 3)) for _ in range(4))
-    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    h = draw(st.integers(max(1, span_h - padding[0] - padding[1]), 12))
-    width = draw(st.integers(max(1, span_w - padding[2] - padding[3]), 12))
-    n = draw(st.integers(1, 3))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    layout = draw(st.sampled_from(LAYOUTS))
-    ties = draw(st.booleans())
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    y_shape = contract.check_conv2d("test", (n, c_in, h, width), (c_out, c_in // groups, kh, kw),
-                                    stride, padding, dilation, groups)
-    x = random_array(rng, (n, c_in, h, width), dtype, ties)
-    w = random_array(rng, (c_out, c_in // groups, kh, kw), dtype, ties)
-    grad_y = random_array(rng, y_shape, dtype, ties)
-    return ConvCase(with_layout(x, layout), with_layout(w, layout), with_layout(grad_y, layout),
-                    stride, padding, dilation, groups)
-
-
-@dataclass
-class PoolCase:
-    x: np.ndarray
-    kernel: tuple
-    stride: tuple
-    padding: tuple
-    dilation: tuple
-    ceil_mode: bool
-    count_include_pad: bool
-    layout: str
-
-    @property
-    def y_shape(self):
-        return contract.check_pool2d("test", self.x.shape, self.kernel, self.stride, self.padding,
-                                     self.dilation, self.ceil_mode)
-
-
-@st.composite
-def pool_cases(draw, with_dilation: bool) -> PoolCase:
-    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if with_dilation else (1, 1)
-    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[0] // 2)),
-               draw(st.integers(0, kernel[1] // 2)), draw(st.integers(0, kernel[1] // 2)))
-    ceil_mode = draw(st.booleans())
-    h, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-    try:
-        contract.check_pool2d("test", (1, 1, h, width), kernel, stride, padding, dilation,
-                              ceil_mode)
-    except ValueError:
-        # Rejected by the contract (tested below): an input as large as the dilated window is valid.
-        h = max(h, dilation[0] * (kernel[0] - 1) + 1)
-        width = max(width, dilation[1] * (kernel[1] - 1) + 1)
-    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 6))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    layout = draw(st.sampled_from(LAYOUTS))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    x = random_array(rng, (n, c, h, width), dtype, ties=draw(st.booleans()))
-    return PoolCase(with_layout(x, layout), kernel, stride, padding, dilation, ceil_mode,
-                    draw(st.booleans()), layout)
+def pool_2x2_cases():
+    """2×2 windows with stride 2, the case with written-out kernels: odd and even sizes (an
+    uncovered last row/column, or a ceil_mode overhang, which must leave the fast path). Padded
+    2×2 windows (the general kernels) come with the other pooling problems."""
+    return pool2d_cases(kernel_sizes=((2, 2),), non_overlapping=True, max_stride=2,
+                        max_batch=3, max_channels=5, max_size=13)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -183,91 +74,59 @@ def test_conv2d_backward_weight_matches_reference(case):
 # ------------------------------------------------------------------------------------------------
 
 
-@given(pool_cases(with_dilation=True))
-def test_max_pool2d_forward_matches_reference_exactly(case):
-    options = (case.kernel, case.stride, case.padding, case.dilation, case.ceil_mode)
-    y, indices = cpu.max_pool2d_forward(case.x, *options)
-    expected_y, expected_indices = reference.max_pool2d_forward(case.x, *options)
+def _check_max_pool_forward(case):
+    options = case.config.max_pool_kwargs
+    y, indices = cpu.max_pool2d_forward(case.x, **options)
+    expected_y, expected_indices = reference.max_pool2d_forward(case.x, **options)
     assert y.dtype == case.x.dtype and indices.dtype == np.int64
     np.testing.assert_array_equal(y, expected_y)
     np.testing.assert_array_equal(indices, expected_indices)
 
 
-@given(pool_cases(with_dilation=True), st.data())
+def _check_avg_pool(case):
+    options = case.config.avg_pool_kwargs
+    assert_matches(cpu.avg_pool2d_forward(case.x, **options),
+                   reference.avg_pool2d_forward(case.x, **options), case.x)
+    assert_matches(cpu.avg_pool2d_backward(case.grad_y, case.x.shape, **options),
+                   reference.avg_pool2d_backward(case.grad_y, case.x.shape, **options),
+                   case.grad_y)
+
+
+@given(pool2d_cases(**POOL_BOUNDS))
+def test_max_pool2d_forward_matches_reference_exactly(case):
+    _check_max_pool_forward(case)
+
+
+@given(pool2d_cases(**POOL_BOUNDS), st.data())
 def test_max_pool2d_backward_matches_reference(case, data):
-    y_shape = case.y_shape
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    grad_y = with_layout(rng.standard_normal(y_shape).astype(case.x.dtype), case.layout)
     if data.draw(st.booleans(), label="indices from the forward pass"):
-        _, indices = cpu.max_pool2d_forward(case.x, case.kernel, case.stride, case.padding,
-                                            case.dilation, case.ceil_mode)
+        _, indices = cpu.max_pool2d_forward(case.x, **case.config.max_pool_kwargs)
     else:  # any valid offsets, with repeats: several windows routing to one element
+        rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
         plane = case.x.shape[2] * case.x.shape[3]
-        indices = rng.integers(0, plane, size=y_shape, dtype=np.int64)
-    indices = with_layout(indices, case.layout)
-    assert_matches(cpu.max_pool2d_backward(grad_y, indices, case.x.shape),
-                   reference.max_pool2d_backward(grad_y, indices, case.x.shape), grad_y)
+        indices = rng.integers(0, plane, size=case.config.y_shape, dtype=np.int64)
+    indices = with_layout(indices, data.draw(st.sampled_from(LAYOUTS), label="indices layout"))
+    assert_matches(cpu.max_pool2d_backward(case.grad_y, indices, case.x.shape),
+                   reference.max_pool2d_backward(case.grad_y, indices, case.x.shape), case.grad_y)
 
 
-@given(pool_cases(with_dilation=False))
-def test_avg_pool2d_forward_matches_reference(case):
-    options = (case.kernel, case.stride, case.padding, case.ceil_mode, case.count_include_pad)
-    assert_matches(cpu.avg_pool2d_forward(case.x, *options),
-                   reference.avg_pool2d_forward(case.x, *options), case.x)
+@given(pool2d_cases(**POOL_BOUNDS, allow_dilation=False))
+def test_avg_pool2d_matches_reference(case):
+    _check_avg_pool(case)
 
 
-@given(pool_cases(with_dilation=False), st.integers(0, 2**32 - 1))
-def test_avg_pool2d_backward_matches_reference(case, seed):
-    options = (case.kernel, case.stride, case.padding, case.ceil_mode, case.count_include_pad)
-    grad_y = np.random.default_rng(seed).standard_normal(case.y_shape).astype(case.x.dtype)
-    grad_y = with_layout(grad_y, case.layout)
-    assert_matches(cpu.avg_pool2d_backward(grad_y, case.x.shape, *options),
-                   reference.avg_pool2d_backward(grad_y, case.x.shape, *options), grad_y)
-
-
-@st.composite
-def pool_2x2_cases(draw) -> PoolCase:
-    """2×2 windows with stride 2, the case with written-out kernels: mostly unpadded (the fast
-    path), odd and even sizes (an uncovered last row/column, or a ceil_mode overhang, which must
-    leave the fast path), sometimes padded (the general kernels again)."""
-    padded = draw(st.booleans()) and draw(st.booleans())
-    padding = tuple(draw(st.integers(0, 1)) for _ in range(4)) if padded else (0, 0, 0, 0)
-    h, width = draw(st.integers(2, 13)), draw(st.integers(2, 13))
-    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 5))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    layout = draw(st.sampled_from(LAYOUTS))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    x = random_array(rng, (n, c, h, width), dtype, ties=draw(st.booleans()))
-    return PoolCase(with_layout(x, layout), (2, 2), (2, 2), padding, (1, 1), draw(st.booleans()),
-                    draw(st.booleans()), layout)
-
-
-def _check_avg_pool(case, seed):
-    options = (case.kernel, case.stride, case.padding, case.ceil_mode, case.count_include_pad)
-    assert_matches(cpu.avg_pool2d_forward(case.x, *options),
-                   reference.avg_pool2d_forward(case.x, *options), case.x)
-    grad_y = np.random.default_rng(seed).standard_normal(case.y_shape).astype(case.x.dtype)
-    grad_y = with_layout(grad_y, case.layout)
-    assert_matches(cpu.avg_pool2d_backward(grad_y, case.x.shape, *options),
-                   reference.avg_pool2d_backward(grad_y, case.x.shape, *options), grad_y)
-
-
-@given(pool_2x2_cases(), st.integers(0, 2**32 - 1))
-def test_avg_pool2d_2x2_matches_reference(case, seed):
-    _check_avg_pool(case, seed)
+@given(pool_2x2_cases())
+def test_avg_pool2d_2x2_matches_reference(case):
+    _check_avg_pool(case)
 
 
 @given(pool_2x2_cases())
 def test_max_pool2d_2x2_matches_reference_exactly(case):
-    options = (case.kernel, case.stride, case.padding, case.dilation, case.ceil_mode)
-    y, indices = cpu.max_pool2d_forward(case.x, *options)
-    expected_y, expected_indices = reference.max_pool2d_forward(case.x, *options)
-    np.testing.assert_array_equal(y, expected_y)
-    np.testing.assert_array_equal(indices, expected_indices)
+    _check_max_pool_forward(case)
 
 
-@given(pool_2x2_cases(), st.integers(0, 2**32 - 1))
-def test_avg_pool2d_2x2_split_over_threads_matches_reference(case, seed):
+@given(pool_2x2_cases())
+def test_avg_pool2d_2x2_split_over_threads_matches_reference(case):
     """The 2×2 kernels run over ranges of planes (``run_jobs``); tiny test inputs stay on one
     thread, so force the split to check that every plane is written exactly once."""
     from tinyconv.kernels.cpu import _runtime
@@ -276,7 +135,7 @@ def test_avg_pool2d_2x2_split_over_threads_matches_reference(case, seed):
     _runtime.PARALLEL_MIN_FLOPS = 0
     cpu.set_num_threads(2)
     try:
-        _check_avg_pool(case, seed)
+        _check_avg_pool(case)
     finally:
         _runtime.PARALLEL_MIN_FLOPS = previous[0]
         cpu.set_num_threads(previous[1])

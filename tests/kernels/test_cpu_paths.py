@@ -1,10 +1,12 @@
 """Every fast path of the CPU convolution, forced explicitly, against the reference.
 
-``tinyconv.kernels.cpu.dispatch`` picks a plan per call (direct loops or im2col + GEMM); a test
-through the public functions only exercises the plan the heuristic picks for small shapes. Here each
-plan is forced on the same hypothesis-drawn configurations as ``test_cpu_kernels.py`` (every
-option, both dtypes, every memory layout), together with the im2col batch chunking (a tiny column
-budget, so every sample is its own chunk) and the reuse of workspace buffers.
+``tinyconv.kernels.cpu.dispatch`` picks a plan per call (direct loops, unrolled taps, Winograd or
+im2col + GEMM); a test through the public functions only exercises the plan the heuristic picks
+for small shapes. Here each plan is forced on the same hypothesis-drawn configurations as
+``test_cpu_kernels.py`` (every option, both dtypes, every memory layout; a plan hands the calls it
+does not compute itself to another, which must then be right too), together with the unrolled
+kernels' own sizes, the im2col batch chunking (a tiny column budget, so every sample is its own
+chunk) and the reuse of workspace buffers.
 """
 
 from __future__ import annotations
@@ -12,73 +14,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
-from tinyconv.kernels import contract, cpu, reference
+from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import _runtime, dispatch, gen_unrolled, im2col
 
-from .test_cpu_kernels import (
-    LAYOUTS,
-    ConvCase,
-    assert_matches,
-    conv_cases,
-    random_array,
-    with_layout,
-)
+from .helpers import check_conv_against_reference, conv_cases, unrolled_cases
 
-PLANS = ["direct", "im2col", "loops", "unrolled"]
-
-
-@st.composite
-def unrolled_cases(draw) -> ConvCase:
-    """Convolutions the unrolled kernels really serve (``conv_cases`` mostly draws strides,
-    dilations and kernel sizes they hand on to the direct plan): stride 1, dilation 1, a size in
-    ``gen_unrolled.SIZES``, any padding, groups, dtype and layout."""
-    groups = draw(st.integers(1, 3))
-    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    kh, kw = draw(st.sampled_from(gen_unrolled.SIZES))
-    padding = tuple(draw(st.integers(0, 3)) for _ in range(4))
-    h = draw(st.integers(max(1, kh - padding[0] - padding[1]), 13))
-    width = draw(st.integers(max(1, kw - padding[2] - padding[3]), 13))
-    n = draw(st.integers(1, 3))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    layout = draw(st.sampled_from(LAYOUTS))
-    ties = draw(st.booleans())
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    stride, dilation = (1, 1), (1, 1)
-    y_shape = contract.check_conv2d("test", (n, c_in, h, width), (c_out, c_in // groups, kh, kw),
-                                    stride, padding, dilation, groups)
-    x = random_array(rng, (n, c_in, h, width), dtype, ties)
-    w = random_array(rng, (c_out, c_in // groups, kh, kw), dtype, ties)
-    grad_y = random_array(rng, y_shape, dtype, ties)
-    return ConvCase(with_layout(x, layout), with_layout(w, layout), with_layout(grad_y, layout),
-                    stride, padding, dilation, groups)
-
-
-def _check_all_three(case):
-    y = cpu.conv2d_forward(case.x, case.w, *case.options)
-    assert_matches(y, reference.conv2d_forward(case.x, case.w, *case.options), case.x, case.w)
-    grad_x = cpu.conv2d_backward_input(case.grad_y, case.w, case.x.shape, *case.options)
-    assert_matches(grad_x, reference.conv2d_backward_input(case.grad_y, case.w, case.x.shape,
-                                                           *case.options), case.grad_y, case.w)
-    grad_w = cpu.conv2d_backward_weight(case.x, case.grad_y, case.w.shape, *case.options)
-    assert_matches(grad_w, reference.conv2d_backward_weight(case.x, case.grad_y, case.w.shape,
-                                                            *case.options), case.x, case.grad_y)
-    for out in (y, grad_x, grad_w):  # outputs are fresh, never a workspace buffer
-        assert not any(np.shares_memory(out, b) for b in _runtime.workspace.buffers.values())
+PLANS = sorted(dispatch.PLANS)  # every registered plan, so a new one is tested from day one
 
 
 @pytest.mark.parametrize("plan", PLANS)
 @given(case=conv_cases())
 def test_each_plan_matches_reference(plan, case):
     with cpu.force_plan(plan):
-        _check_all_three(case)
+        check_conv_against_reference(case)
 
 
 @given(case=unrolled_cases())
 def test_unrolled_kernels_match_reference(case):
     with cpu.force_plan("unrolled"):
-        _check_all_three(case)
+        check_conv_against_reference(case)
 
 
 @given(case=unrolled_cases())
@@ -89,7 +44,7 @@ def test_unrolled_kernels_split_over_threads_match_reference(case):
     cpu.set_num_threads(2)
     try:
         with cpu.force_plan("unrolled"):
-            _check_all_three(case)
+            check_conv_against_reference(case)
     finally:
         _runtime.PARALLEL_MIN_FLOPS = previous[0]
         cpu.set_num_threads(previous[1])
@@ -107,7 +62,7 @@ def test_im2col_in_chunks_of_one_sample_matches_reference(case):
     im2col.COLUMN_BYTES_LIMIT = 1  # every chunk is one sample
     try:
         with cpu.force_plan("im2col"):
-            _check_all_three(case)
+            check_conv_against_reference(case)
     finally:
         im2col.COLUMN_BYTES_LIMIT = previous
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from scipy.signal import convolve2d, correlate2d
 from tinyconv.kernels import reference
 from tinyconv.kernels.contract import check_pool2d, conv_output_size
+from tinyconv.testing.strategies import conv2d_cases, pool2d_cases
 
 # ------------------------------------------------------------------------------------------------
 # Direct formulas (independent of the reference's padded buffers and slices)
@@ -160,46 +161,22 @@ def single_channel_conv(draw):
     return rng.standard_normal((h, width)), rng.standard_normal((kh, kw)), stride, padding, dilation
 
 
-@st.composite
-def small_conv(draw):
-    groups = draw(st.integers(1, 3))
-    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    h = draw(st.integers(max(1, span_h - padding[0] - padding[1]), 7))
-    width = draw(st.integers(max(1, span_w - padding[2] - padding[3]), 7))
-    n = draw(st.integers(1, 2))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    x = rng.standard_normal((n, c_in, h, width))
-    w = rng.standard_normal((c_out, c_in // groups, kh, kw))
-    return x, w, (stride, padding, dilation, groups)
+def small_conv():
+    """Small float64 problems (the oracles below are slow Python loops)."""
+    return conv2d_cases(max_size=7, max_kernel=3, max_padding=2, max_dilation=2, max_channels=6,
+                        dtypes=("float64",))
 
 
-@st.composite
-def small_pool(draw, with_dilation):
-    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if with_dilation else (1, 1)
-    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[0] // 2)),
-               draw(st.integers(0, kernel[1] // 2)), draw(st.integers(0, kernel[1] // 2)))
-    ceil_mode = draw(st.booleans())
-    h, width = draw(st.integers(1, 10)), draw(st.integers(1, 10))
-    try:
-        check_pool2d("test", (1, 1, h, width), kernel, stride, padding, dilation, ceil_mode)
-    except ValueError:
-        # A configuration the contract rejects (tested elsewhere): use the smallest valid input.
-        h = max(h, dilation[0] * (kernel[0] - 1) + 1)
-        width = max(width, dilation[1] * (kernel[1] - 1) + 1)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
-    if draw(st.booleans()):
-        x = rng.integers(-2, 3, size=(n, c, h, width)).astype(np.float64)  # many ties
-    else:
-        x = rng.standard_normal((n, c, h, width))
-    return x, kernel, stride, padding, dilation, ceil_mode
+def small_pool(with_dilation: bool):
+    """Small float64 pooling problems; ``with_dilation=False`` for average pooling."""
+    return pool2d_cases(max_size=10, max_channels=3, max_dilation=3,
+                        allow_dilation=with_dilation, dtypes=("float64",))
+
+
+def _pool_args(case):
+    """``(x, kernel, stride, padding, dilation, ceil_mode)`` of a drawn pooling case."""
+    c = case.config
+    return case.x, c.kernel, c.stride, c.padding, c.dilation, c.ceil_mode
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,14 +232,14 @@ def test_conv2d_backward_single_channel_matches_scipy(case):
 
 @given(small_conv())
 def test_conv2d_forward_matches_direct_formula(case):
-    x, w, options = case
+    x, w, options = case.x, case.w, case.options
     np.testing.assert_allclose(reference.conv2d_forward(x, w, *options),
                                direct_conv2d(x, w, *options), rtol=1e-12, atol=1e-12)
 
 
 @given(small_conv())
 def test_conv2d_backward_input_matches_chain_rule_scatter(case):
-    x, w, options = case
+    x, w, options = case.x, case.w, case.options
     y_shape = reference.conv2d_forward(x, w, *options).shape
     grad_y = np.random.default_rng(2).standard_normal(y_shape)
     np.testing.assert_allclose(reference.conv2d_backward_input(grad_y, w, x.shape, *options),
@@ -272,7 +249,7 @@ def test_conv2d_backward_input_matches_chain_rule_scatter(case):
 
 @given(small_conv())
 def test_conv2d_backward_weight_matches_direct_formula(case):
-    x, w, options = case
+    x, w, options = case.x, case.w, case.options
     y_shape = reference.conv2d_forward(x, w, *options).shape
     grad_y = np.random.default_rng(3).standard_normal(y_shape)
     np.testing.assert_allclose(reference.conv2d_backward_weight(x, grad_y, w.shape, *options),
@@ -297,7 +274,7 @@ def test_conv2d_by_hand():
 
 @given(small_pool(with_dilation=True))
 def test_max_pool2d_forward_matches_direct_formula(case):
-    x, kernel, stride, padding, dilation, ceil_mode = case
+    x, kernel, stride, padding, dilation, ceil_mode = _pool_args(case)
     y, indices = reference.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
     expected_y, expected_indices = direct_max_pool2d(x, kernel, stride, padding, dilation,
                                                      ceil_mode)
@@ -308,7 +285,7 @@ def test_max_pool2d_forward_matches_direct_formula(case):
 
 @given(small_pool(with_dilation=True))
 def test_max_pool2d_backward_routes_to_the_winner(case):
-    x, kernel, stride, padding, dilation, ceil_mode = case
+    x, kernel, stride, padding, dilation, ceil_mode = _pool_args(case)
     y, indices = reference.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
     grad_y = np.random.default_rng(4).standard_normal(y.shape)
     expected = np.zeros(x.shape)
@@ -321,7 +298,7 @@ def test_max_pool2d_backward_routes_to_the_winner(case):
 
 @given(small_pool(with_dilation=False), st.booleans())
 def test_avg_pool2d_forward_matches_direct_formula(case, count_include_pad):
-    x, kernel, stride, padding, _, ceil_mode = case
+    x, kernel, stride, padding, _, ceil_mode = _pool_args(case)
     np.testing.assert_allclose(
         reference.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad),
         direct_avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad),
@@ -331,7 +308,7 @@ def test_avg_pool2d_forward_matches_direct_formula(case, count_include_pad):
 @given(small_pool(with_dilation=False), st.booleans())
 def test_avg_pool2d_backward_is_the_transpose_of_forward(case, count_include_pad):
     """Average pooling is linear, y = A x: its backward must be A^T, column by column."""
-    x, kernel, stride, padding, _, ceil_mode = case
+    x, kernel, stride, padding, _, ceil_mode = _pool_args(case)
     options = (kernel, stride, padding, ceil_mode, count_include_pad)
     x = x[:1, :1]
     y_shape = reference.avg_pool2d_forward(x, *options).shape

@@ -5,8 +5,8 @@ tile are plain correlations; the filter transform's adjoint is its adjoint), the
 contract functions are forced onto the plan for hypothesis-drawn 3×3 stride-1 layers: odd and even
 sizes (partial last tiles), padding 0..2 per side, float32 and float64, every memory layout, the
 batch cut into chunks of a single tile row, and the chunks split over two threads. Calls the plan
-does not compute itself (other kernels, strides, dilations, groups) must still be right: it hands
-them to im2col.
+does not compute itself (other kernels, strides, dilations, groups) go to im2col:
+``test_cpu_paths.py`` forces every plan on every option.
 
 Tolerance: ``assert_matches``'s (float32 ``rtol = 1e-5`` with the absolute tolerance scaled by the
 result's largest magnitude). Winograd adds and subtracts a few more terms than a direct sum, so it
@@ -20,37 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
-from tinyconv.kernels import contract, cpu, reference
+from tinyconv.kernels import contract, cpu
 from tinyconv.kernels.cpu import _runtime, dispatch, winograd
 
-from .test_cpu_kernels import LAYOUTS, ConvCase, conv_cases, random_array, with_layout
-from .test_cpu_paths import _check_all_three
+from tinyconv.testing.strategies import ConvCase
 
-
-@st.composite
-def winograd_cases(draw) -> ConvCase:
-    """Convolutions the Winograd plan computes itself: 3×3, stride 1, dilation 1, no groups, any
-    padding up to 2 per side (3×3 "same" is 1; 2 is the most a full correlation needs), odd and
-    even sizes, both dtypes, every layout."""
-    c_in, c_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    padding = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    h = draw(st.integers(max(1, 3 - padding[0] - padding[1]), 13))
-    width = draw(st.integers(max(1, 3 - padding[2] - padding[3]), 13))
-    n = draw(st.integers(1, 3))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    layout = draw(st.sampled_from(LAYOUTS))
-    ties = draw(st.booleans())
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    stride, dilation, groups = (1, 1), (1, 1), 1
-    y_shape = contract.check_conv2d("test", (n, c_in, h, width), (c_out, c_in, 3, 3), stride,
-                                    padding, dilation, groups)
-    x = random_array(rng, (n, c_in, h, width), dtype, ties)
-    w = random_array(rng, (c_out, c_in, 3, 3), dtype, ties)
-    grad_y = random_array(rng, y_shape, dtype, ties)
-    return ConvCase(with_layout(x, layout), with_layout(w, layout), with_layout(grad_y, layout),
-                    stride, padding, dilation, groups)
+from .helpers import check_conv_against_reference, winograd_cases
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,7 +101,7 @@ def test_chunking_bounds_the_transformed_tiles():
 @given(case=winograd_cases())
 def test_winograd_matches_reference(case):
     with cpu.force_plan("winograd"):
-        _check_all_three(case)
+        check_conv_against_reference(case)
 
 
 @given(case=winograd_cases())
@@ -134,7 +110,7 @@ def test_winograd_in_chunks_of_one_tile_row_matches_reference(case):
     winograd.CHUNK_BYTES_LIMIT = 1  # every chunk is a single row of tiles
     try:
         with cpu.force_plan("winograd"):
-            _check_all_three(case)
+            check_conv_against_reference(case)
     finally:
         winograd.CHUNK_BYTES_LIMIT = previous
 
@@ -149,16 +125,10 @@ def test_winograd_split_over_threads_matches_reference(case):
     cpu.set_num_threads(2)
     try:
         with cpu.force_plan("winograd"):
-            _check_all_three(case)
+            check_conv_against_reference(case)
     finally:
         winograd.CHUNK_BYTES_LIMIT, _runtime.PARALLEL_MIN_FLOPS = previous[:2]
         cpu.set_num_threads(previous[2])
-
-
-@given(case=conv_cases())
-def test_forced_winograd_hands_other_calls_to_im2col(case):
-    with cpu.force_plan("winograd"):
-        _check_all_three(case)
 
 
 def test_padding_above_two_matches_reference():
@@ -172,7 +142,7 @@ def test_padding_above_two_matches_reference():
         y_shape = contract.check_conv2d("test", x.shape, w.shape, *options)
         grad_y = rng.standard_normal(y_shape).astype(dtype)
         with cpu.force_plan("winograd"):
-            _check_all_three(ConvCase(x, w, grad_y, *options))
+            check_conv_against_reference(ConvCase.from_arrays(x, w, grad_y, *options))
 
 
 def test_workspace_is_reused_across_calls():

@@ -264,10 +264,13 @@ def _valid_pool_config(config: PoolConfig) -> bool:
 @st.composite
 def _pool2d_config_candidates(draw, *, max_batch, max_channels, max_size, max_kernel, max_stride,
                               max_dilation, allow_padding, allow_dilation, allow_ceil_mode,
-                              dtypes) -> PoolConfig:
+                              kernel_sizes, dtypes) -> PoolConfig:
     batch = draw(st.integers(1, max_batch))
     channels = draw(st.integers(1, max_channels))
-    kernel = draw(_pairs(1, min(max_kernel, max_size)))
+    if kernel_sizes is None:
+        kernel = draw(_pairs(1, min(max_kernel, max_size)))
+    else:
+        kernel = tuple(draw(st.sampled_from(kernel_sizes)))
     stride = draw(_pairs(1, max_stride))
     if allow_padding:  # at most half the window on each side, as in PyTorch
         kh, kw = kernel
@@ -295,10 +298,13 @@ def pool2d_configs(*, max_batch: int = 2, max_channels: int = 4, max_size: int =
                    max_kernel: int = 4, max_stride: int = 3, max_dilation: int = 2,
                    allow_padding: bool = True, allow_dilation: bool = True,
                    allow_ceil_mode: bool = True, non_overlapping: bool = False,
+                   kernel_sizes: tuple[Pair, ...] | None = None,
                    dtypes: tuple[str, ...] = DTYPES) -> st.SearchStrategy[PoolConfig]:
     """Draw a valid :class:`PoolConfig` for max or average pooling.
 
-    Keyword bounds as in :func:`conv2d_configs`. Padding on each side is drawn in ``[0, k // 2]``.
+    Keyword bounds as in :func:`conv2d_configs` (``kernel_sizes`` too: e.g. ``((2, 2),)`` with
+    ``non_overlapping=True, max_stride=2`` draws only 2×2 windows of stride 2). Padding on each
+    side is drawn in ``[0, k // 2]``.
     Use ``allow_dilation=False`` for average pooling (it has no dilation).
     ``non_overlapping=True`` draws windows that tile the input without overlap or padding
     (stride >= kernel, no padding, no dilation): each input element is in at most one window.
@@ -311,7 +317,7 @@ def pool2d_configs(*, max_batch: int = 2, max_channels: int = 4, max_size: int =
         max_stride=max_stride, max_dilation=max_dilation,
         allow_padding=allow_padding and not non_overlapping,
         allow_dilation=allow_dilation and not non_overlapping,
-        allow_ceil_mode=allow_ceil_mode, dtypes=dtypes)
+        allow_ceil_mode=allow_ceil_mode, kernel_sizes=kernel_sizes, dtypes=dtypes)
     if non_overlapping:
         candidates = candidates.filter(lambda c: c.stride[0] >= c.kernel[0]
                                        and c.stride[1] >= c.kernel[1])
@@ -329,7 +335,8 @@ def with_layout(array: np.ndarray, layout: str) -> np.ndarray:
     - ``"transposed"``: transpose, copy, transpose back: the values are unchanged, but the strides
       are those of Fortran order (the first axis varies fastest);
     - ``"strided"``: every other element (along every axis) of an array twice as large whose other
-      elements are NaN: a view with strides twice the usual ones;
+      elements are NaN (0 for an integer array, such as max pooling's indices): a view with
+      strides twice the usual ones;
     - ``"reversed"``: the last axis stored backwards (a view with a negative stride).
     """
     if layout == "contiguous":
@@ -337,7 +344,8 @@ def with_layout(array: np.ndarray, layout: str) -> np.ndarray:
     if layout == "transposed":
         return np.ascontiguousarray(array.T).T
     if layout == "strided":
-        big = np.full(tuple(2 * n for n in array.shape), np.nan, dtype=array.dtype)
+        gap = np.nan if np.issubdtype(array.dtype, np.floating) else 0
+        big = np.full(tuple(2 * n for n in array.shape), gap, dtype=array.dtype)
         every_other = (slice(None, None, 2),) * array.ndim
         big[every_other] = array
         return big[every_other]
@@ -429,6 +437,21 @@ class ConvCase:
     def options(self) -> tuple:
         """``config.options``: ``(stride, padding, dilation, groups)`` in the contract's order."""
         return self.config.options
+
+    @classmethod
+    def from_arrays(cls, x: np.ndarray, w: np.ndarray, grad_y: np.ndarray, stride: Pair,
+                    padding: Padding4, dilation: Pair, groups: int) -> "ConvCase":
+        """A hand-made case (a regression, a size no strategy draws): the config is read off
+        the arrays' shapes and the options."""
+        n, c_in, height, width = x.shape
+        config = ConvConfig(batch=n, c_in=c_in, c_out=w.shape[0], groups=groups,
+                            kernel=tuple(w.shape[2:]), stride=tuple(stride),
+                            padding=tuple(padding), dilation=tuple(dilation), height=height,
+                            width=width, dtype=str(x.dtype))
+        if config.y_shape != grad_y.shape:
+            raise ValueError(f"ConvCase.from_arrays: grad_y has shape {grad_y.shape}, but these "
+                             f"arrays and options give an output of shape {config.y_shape}")
+        return cls(config=config, x=x, w=w, grad_y=grad_y)
 
 
 @dataclass(frozen=True)
