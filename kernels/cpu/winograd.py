@@ -100,12 +100,11 @@ them.
 
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 
 from . import im2col
-from ._runtime import _limit_blas, get_num_threads, run_jobs, workspace
+from ._runtime import get_num_threads, run_jobs, workspace
 from .unrolled_plan import _rotated_transposed
 
 #: ``Bᵀ`` (4×4): the input transform, ``V = Bᵀ d B`` for a 4×4 input tile ``d``.
@@ -454,7 +453,6 @@ def _correlate(src, u, out_shape, top, left):
     tile_rows = n * th
     rows, chunks = _chunking(tile_rows, tw, c_in + c_out, src.itemsize)
     out = np.empty(tuple(out_shape), dtype=src.dtype)
-    _limit_blas()  # the threads below call BLAS directly: it must not start threads of its own
     run_jobs(_correlate_chunks, chunks, _flops(tile_rows * tw, c_out, c_in),
              src, u, out, th, tw, top, left, rows, tile_rows)
     return out
@@ -478,9 +476,9 @@ def backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
     return _correlate(grad_y, u, tuple(x_shape), 2 - padding[0], 2 - padding[2])
 
 
-def _weight_chunks(x, grad_y, th, tw, top, left, rows, tile_rows, partials, job_lo, job_hi):
+def _weight_chunks(x, grad_y, th, tw, top, left, rows, tile_rows, job_lo, job_hi):
     """Chunks ``job_lo .. job_hi`` of the weight gradient (one thread): ``grad_U[ξ] += M̂[ξ] @
-    V[ξ]ᵀ``, summed in this thread's workspace and handed back in ``partials[job_lo]``."""
+    V[ξ]ᵀ``, summed in this thread's workspace and returned."""
     c_in, c_out = x.shape[1], grad_y.shape[1]
     grad_u = workspace.get("winograd_grad_u", (16, c_out, c_in), x.dtype)
     product = workspace.get("winograd_grad_u_chunk", (16, c_out, c_in), x.dtype)
@@ -496,7 +494,7 @@ def _weight_chunks(x, grad_y, th, tw, top, left, rows, tile_rows, partials, job_
         np.matmul(mh, v.transpose(0, 2, 1), out=grad_u if job == job_lo else product)
         if job != job_lo:
             grad_u += product
-    partials[job_lo] = grad_u
+    return grad_u
 
 
 def backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
@@ -511,11 +509,9 @@ def backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
     th, tw = _tiles(h_out, w_out)
     tile_rows = n * th
     rows, chunks = _chunking(tile_rows, tw, c_in + c_out, x.itemsize)
-    partials: dict = {}
-    _limit_blas()
-    run_jobs(_weight_chunks, chunks, _flops(tile_rows * tw, c_out, c_in),
-             x, grad_y, th, tw, padding[0], padding[2], rows, tile_rows, partials)
-    # in a fixed order (not the order the threads finished in), into a fresh array: the partials
+    partials = run_jobs(_weight_chunks, chunks, _flops(tile_rows * tw, c_out, c_in),
+                        x, grad_y, th, tw, padding[0], padding[2], rows, tile_rows)
+    # in job order (not the order the threads finished in), into a fresh array: the partials
     # are workspace buffers
-    grad_u = sum(partials[lo] for lo in sorted(partials))
+    grad_u = sum(partials[1:], partials[0].copy())
     return filter_transform_adjoint(grad_u)

@@ -1,0 +1,60 @@
+"""The CPU kernels' run-time plumbing (``tinyconv.kernels.cpu._runtime``): splitting work over
+threads, the split GEMM, and the malloc setting."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tinyconv.kernels import cpu
+from tinyconv.kernels.cpu import _runtime
+
+
+@pytest.fixture
+def two_threads_always_split(monkeypatch):
+    previous = cpu.get_num_threads()
+    cpu.set_num_threads(2)
+    monkeypatch.setattr(_runtime, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(_runtime, "GEMM_SPLIT_MIN_FLOPS", 0)
+    yield
+    cpu.set_num_threads(previous)
+
+
+def _record_block(seen, job_lo, job_hi):
+    seen.append((job_lo, job_hi, threading.get_ident()))
+    return job_lo
+
+
+def test_run_jobs_covers_every_job_once_and_returns_blocks_in_job_order(two_threads_always_split):
+    seen: list = []
+    results = _runtime.run_jobs(_record_block, 7, 1e9, seen)
+    assert results == [0, 3]  # what each block returned, first block first
+    assert sorted((lo, hi) for lo, hi, _ in seen) == [(0, 3), (3, 7)]
+    assert len({ident for _, _, ident in seen}) == 2  # two threads really took part
+
+
+def test_small_calls_run_whole_on_the_calling_thread(monkeypatch):
+    seen: list = []
+    monkeypatch.setattr(_runtime, "PARALLEL_MIN_FLOPS", 1e6)
+    assert _runtime.run_jobs(_record_block, 5, 10.0, seen) == [0]
+    assert seen == [(0, 5, threading.get_ident())]
+
+
+@pytest.mark.parametrize("m, n", [(64, 300), (300, 64), (3, 3), (1, 1)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_split_gemm_is_the_matrix_product(two_threads_always_split, m, n, accumulate):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, 17)), rng.standard_normal((17, n))
+    out = rng.standard_normal((m, n))
+    expected = out + a @ b if accumulate else a @ b
+    _runtime.gemm(a, b, out, accumulate=accumulate)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_keep_freed_memory_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("TINYCONV_KEEP_FREED_MEMORY", "0")
+    assert _runtime.keep_freed_memory() is False
+    monkeypatch.delenv("TINYCONV_KEEP_FREED_MEMORY")
+    assert isinstance(_runtime.keep_freed_memory(), bool)  # True on glibc, False elsewhere
