@@ -254,7 +254,10 @@ for plan in ("loops", "direct", "im2col", "unrolled"):
 # VGG/ResNet layers, where BLAS's register blocking wins) → `im2col`, except that a dense 3×3
 # stride-1 layer with at least 12 input channels and enough output (at least 128 tiles of 2×2)
 # → `winograd` (`kernels/cpu/winograd.py`): it computes each 2×2 output tile with 16
-# multiplications instead of 36, as 16 matrix products.
+# multiplications instead of 36, as 16 matrix products. A 5×5 stride-1 layer with `R` from 100
+# to 400 and a batch of at least 8 (LeNet's second layer in training) → `batch_lanes`
+# (`kernels/cpu/batch_lanes.py`): the unrolled taps with the samples in the SIMD lanes. The
+# table below asks about a single image, so LeNet conv2 gets `im2col` there.
 
 # %%
 for name, w_shape, stride, groups, expected in [

@@ -1,6 +1,6 @@
 """Which algorithm computes a convolution: the documented heuristic, and the contract wrappers.
 
-Five implementations of the same three contract functions live side by side:
+Six implementations of the same three contract functions live side by side:
 
 - ``"direct"`` (``direct.py``): loops over taps, innermost loop along an output row. Best when
   each output value needs little arithmetic: ``C_in/groups · kH · kW`` small, e.g. LeNet's first
@@ -13,6 +13,10 @@ Five implementations of the same three contract functions live side by side:
   idea for stride 1 and the kernel sizes in ``gen_unrolled.SIZES`` (3×3, 5×5), with all k² taps
   written out so one pass over a plane applies them all, the weights in registers. Its input
   gradient is the same kernel run on the padded δ with the rotated kernel.
+- ``"batch_lanes"`` (``batch_lanes.py``, kernels generated into ``unrolled.py`` too): the
+  unrolled taps with the data laid out batch innermost, ``(C, H, W, N)``, so the SIMD lanes run
+  over the samples and one pass per (c_out, c_in) covers every pixel of every sample. Wins where
+  the planes are small and ``R`` is too big for ``"unrolled"`` (LeNet's second layer).
 - ``"winograd"`` (``winograd.py``): dense 3×3 stride-1 layers, each 2×2 output tile from a 4×4
   input tile with 16 multiplications instead of 36, as 16 GEMMs over the channels (F(2×2, 3×3));
   its gradients are the same machinery (the input gradient a forward pass on the padded δ, the
@@ -33,9 +37,12 @@ second layer 4.9 ms vs 3.6 (unrolled) and 3.5 (im2col) at 2 threads.
    (``N·⌈H_out/2⌉·⌈W_out/2⌉``): ``"winograd"``;
 2. else stride 1, dilation 1, a kernel size that has unrolled kernels, and ``R <=``
    :data:`UNROLLED_MAX_REDUCTION`: ``"unrolled"``;
-3. else ``R <`` :data:`DIRECT_MAX_REDUCTION` (every depthwise layer with kernels up to 8×8),
+3. else stride 1, dilation 1, a 5×5 kernel, no groups, ``R <=``
+   :data:`BATCH_LANES_MAX_REDUCTION` and a batch of at least :data:`BATCH_LANES_MIN_BATCH`:
+   ``"batch_lanes"``;
+4. else ``R <`` :data:`DIRECT_MAX_REDUCTION` (every depthwise layer with kernels up to 8×8),
    unless the kernel is 1×1 without groups: ``"direct"``;
-4. else ``"im2col"``. A 1×1 convolution is a plain matrix product (im2col is then only the
+5. else ``"im2col"``. A 1×1 convolution is a plain matrix product (im2col is then only the
    strided copy of the input, or nothing): a ResNet's 16→32 1×1/stride-2 shortcut took 1.8 ms
    fwd+bwd this way and 12.8 ms with the direct kernels.
 
@@ -47,6 +54,20 @@ benchmark machine; ``benchmarks/run.py`` has the cases). Unrolled vs im2col, ms,
 2.16 vs 4.33. The unrolled pass is bound by loading its k² shifted input vectors; from about a
 hundred multiply-adds per output, BLAS's register blocking wins. Depthwise 3×3 (R = 9):
 unrolled 9 ms, direct 13 ms, im2col 77 ms.
+
+Batch lanes vs im2col vs unrolled, forward+backward (forward / input grad / weight grad), ms,
+2 threads | 1 thread, medians of 15 interleaved runs (a loaded host: im2col ran ~1.3× slower than
+in the figures above): LeNet's second layer 64×(6→16, 5×5, 14×14) (R = 150) 2.22 (0.65 / 1.07 /
+0.50) vs 3.28 (1.11 / 0.87 / 1.30) vs 3.24 | 3.56 vs 5.97 vs 6.03; the same at batch 16 0.87 vs
+1.05 vs 1.05 | 1.08 vs 1.58 vs 1.52, at batch 8 0.66 vs 0.70 vs 0.67 | 0.70 vs 0.78 vs 0.78;
+64×(16→16, 5×5, 10×10) (R = 400) 2.45 vs 4.37 vs 5.37 | 3.96 vs 7.63 vs 10.27. Its input
+gradient is im2col's (faster there, see ``batch_lanes.py``); the plan as registered vs im2col,
+another run: c3 2.30 vs 3.33 | 2.31 vs 3.86; batch 16 0.98 vs 1.14 | 0.92 vs 1.48; batch 8 0.67
+vs 0.74 | 0.39 vs 0.49; 16→16 2.16 vs 3.68 | 2.53 vs 4.75 (2 threads barely beat 1 on that
+host: measure again on a quiet one). Where ``"unrolled"`` applies it loses: LeNet's first layer 64×(1→6, 5×5,
+32×32) 2.41 vs 1.58 (unrolled) | 2.88 vs 2.09; 32×(3→16, 3×3, 32×32) 5.25 vs 2.36 | 7.96 vs
+3.31; 64×(8→8, 3×3, 16×16) 3.25 vs 1.90 | 3.84 vs 2.66. Not measured: 3×3 kernels with R >= 100
+on few tiles, 5×5 with R > 400, batches below 8, groups.
 
 Winograd vs im2col, forward+backward, float32, medians of interleaved runs (ms, 1 thread | 2
 threads): VGG-like 32×(64→64, 32×32) 72 vs 143 | 38 vs 73; ResNet-like 16×(128→128, 16×16)
@@ -70,7 +91,7 @@ import numpy as np
 
 from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
 from . import conv as loops
-from . import direct, im2col, unrolled_plan, winograd
+from . import batch_lanes, direct, im2col, unrolled_plan, winograd
 
 #: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
 DIRECT_MAX_REDUCTION = 64
@@ -89,7 +110,15 @@ WINOGRAD_MIN_REDUCTION = 12 * 9
 #: goes to Winograd; below it the 16 GEMMs are too thin and im2col's one GEMM wins.
 WINOGRAD_MIN_TILES = 128
 
-PLANS = {"direct": direct, "im2col": im2col, "loops": loops, "unrolled": unrolled_plan,
+#: Up to this ``C_in · 5 · 5`` (and above :data:`UNROLLED_MAX_REDUCTION`), the batch-lanes
+#: kernels beat im2col on 5×5 stride-1 layers (measured from R = 150 to 400; module docstring).
+BATCH_LANES_MAX_REDUCTION = 400
+
+#: The batch-lanes plan needs this many samples: they are its SIMD lanes (at batch 8 it still
+#: won, 0.66 vs 0.70 ms at 2 threads; smaller batches were not measured).
+BATCH_LANES_MIN_BATCH = 8
+
+PLANS = {"batch_lanes": batch_lanes, "direct": direct, "im2col": im2col, "loops": loops, "unrolled": unrolled_plan,
          "winograd": winograd}
 
 _forced: list = [None]
@@ -121,6 +150,10 @@ def choose_plan(x_shape, w_shape, stride, padding, dilation, groups) -> str:
             return "winograd"
     if reduction <= UNROLLED_MAX_REDUCTION and unrolled_plan.supports(w_shape, stride, dilation):
         return "unrolled"
+    if (kh == kw == 5 and groups == 1 and reduction <= BATCH_LANES_MAX_REDUCTION
+            and x_shape[0] >= BATCH_LANES_MIN_BATCH
+            and batch_lanes.supports(w_shape, stride, dilation)):
+        return "batch_lanes"
     if reduction < DIRECT_MAX_REDUCTION and not (kh == kw == 1 and groups == 1):
         return "direct"
     return "im2col"

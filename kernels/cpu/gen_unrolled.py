@@ -170,13 +170,141 @@ def weight_grad_{kh}x{kw}(xp, d_wide, grad_w, h_out, groups, job_lo, job_hi):
 '''
 
 
+# ------------------------------------------------------------------------------------------------
+# Batch in the SIMD lanes (``batch_lanes.py``)
+# ------------------------------------------------------------------------------------------------
+
+
+def gen_correlate_batch_lanes(kh, kw):
+    """The forward kernel with the batch innermost (also the input gradient, as above), two
+    output rows per pass."""
+    t = taps(kh, kw)
+    weights = "\n".join(f"            w{name(*p)} = w[co, ci, {p[0]}, {p[1]}]" for p in t)
+    # input rows 0 .. kh of the row pair: row r serves tap row r of the upper output row and tap
+    # row r - 1 of the lower one
+    views = "\n".join(f"                r{r}c{kj} = x_flat[((row0 + oh + {r}) * wp + col0 + {kj}) * n:]"
+                      for r in range(kh + 1) for kj in range(kw))
+
+    def total(acc, first_row):
+        rows = " +\n                      ".join(
+            "(" + " + ".join(f"w{name(ki, kj)} * r{ki + first_row}c{kj}[i]" for kj in range(kw))
+            + ")" for ki in range(kh))
+        return f"{acc}[i] + ({rows})"
+
+    return f'''
+@njit(cache=True, nogil=True, fastmath={{"contract"}})
+def correlate_batch_lanes_{kh}x{kw}(xt, w, y, row0, col0, groups, job_lo, job_hi):
+    """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · xt[first + ci, row0 + oh + ki,
+    col0 + ow + kj, b]`` for the output channels ``job = co`` in ``[job_lo, job_hi)``.
+
+    ``xt: (C_in, Hx, Wp, N)``: the padded input (or padded δ) with the BATCH innermost and at
+    least one spare zero row at the bottom (for the last row pair when ``H_out`` is odd);
+    ``w: (C_out, C_in_g, {kh}, {kw})``; ``y: (N, C_out, H_out, W_out)`` (written, the usual
+    layout). Pixel (r, c) of channel ci is the run ``xt[ci, r, c, :]`` of N samples, so tap
+    (ki, kj) of output row oh reads the run of ``W_out·N`` values that starts at pixel
+    ``(oh + ki, kj)``: ONE pass over it (N = 64: 640 values, 40 SIMD vectors) applies the tap to
+    every output pixel of the row and every sample at once.
+
+    Why two output rows per pass: a pass is bound by its loads, not its arithmetic. Output rows
+    oh and oh + 1 read the same input rows shifted by one, so a pass computing both loads
+    {(kh + 1) * kw} input vectors for {2 * kh * kw} multiply-adds instead of {kh * kw} for {kh * kw}. Both sums
+    are formed before either is stored, so LLVM may reuse each loaded vector (a store in between
+    could, as far as it knows, change the input).
+    """
+    n, c_out, h_out, w_out = y.shape
+    c_in_g = w.shape[1]
+    wp = xt.shape[2]
+    c_out_g = c_out // groups
+    row_length = w_out * n  # one output row: W_out pixels × N samples
+    pairs = (h_out + 1) // 2
+    acc = np.empty((2 * pairs, row_length), dtype=y.dtype)  # (H_out rounded up to even, W_out·N)
+    zero = y.dtype.type(0)
+    for co in range(job_lo, job_hi):
+        first = (co // c_out_g) * c_in_g  # first input channel of this group
+        acc[:] = zero
+        for ci in range(c_in_g):
+            x_flat = xt[first + ci].ravel()
+            # the {kh * kw} weights of this (co, ci) filter, in registers
+{weights}
+            for oh in range(0, 2 * pairs, 2):
+                upper = acc[oh]
+                lower = acc[oh + 1]
+                # input row oh + r, shifted by kj columns (N values a pixel)
+{views}
+                for i in range(row_length):
+                    new_upper = {total("upper", 0)}
+                    new_lower = {total("lower", 1)}
+                    upper[i] = new_upper
+                    lower[i] = new_lower
+        # back to (N, C_out, H_out, W_out)
+        for oh in range(h_out):
+            acc_row = acc[oh]
+            for ow in range(w_out):
+                acc_pixel = acc_row[ow * n:]
+                for b in range(n):
+                    y[b, co, oh, ow] = acc_pixel[b]
+'''
+
+
+def gen_weight_grad_batch_lanes(kh, kw):
+    t = taps(kh, kw)
+    inits = "\n".join(f"        g{name(*p)} = zero" for p in t)
+    views = "\n".join(f"            r{r}c{kj} = x_flat[((oh + {r}) * wp + {kj}) * n:]"
+                      for r in range(kh + 1) for kj in range(kw))
+    updates = "\n".join(f"                g{name(ki, kj)} += r{ki}c{kj}[i] * d_upper + "
+                        f"r{ki + 1}c{kj}[i] * d_lower" for ki, kj in t)
+    stores = "\n".join(f"        grad_w[co, ci, {p[0]}, {p[1]}] = g{name(*p)}" for p in t)
+    return f'''
+@njit(cache=True, nogil=True, fastmath=True)
+def weight_grad_batch_lanes_{kh}x{kw}(xt, dt, grad_w, groups, job_lo, job_hi):
+    """``grad_w[co, ci, ki, kj] = Σ_(oh, ow, b) xt[ci, oh + ki, ow + kj, b] · δt[co, oh, ow, b]``
+    for the filters ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap,
+    all {kh * kw} in one pass over each row pair, each summed in its own scalar (``fastmath`` lets
+    LLVM split each sum into SIMD partial sums).
+
+    ``xt: (C_in, Hp + 1, Wp, N)`` the padded input with the batch innermost and a spare zero row,
+    ``dt: (C_out, H_out rounded up to even, W_out, N)`` the output gradient the same way (a zero
+    row at the bottom when ``H_out`` is odd), ``grad_w: (C_out, C_in_g, {kh}, {kw})`` (written).
+    Two output rows per pass for the reason given in ``correlate_batch_lanes_{kh}x{kw}``.
+    """
+    c_out, rows, w_out, n = dt.shape
+    wp = xt.shape[2]
+    c_in_g = grad_w.shape[1]
+    c_out_g = c_out // groups
+    row_length = w_out * n
+    zero = grad_w.dtype.type(0)
+    for job in range(job_lo, job_hi):
+        co = job // c_in_g
+        ci = job % c_in_g
+        x_flat = xt[(co // c_out_g) * c_in_g + ci].ravel()
+{inits}
+        for oh in range(0, rows, 2):
+            d_upper_row = dt[co, oh].ravel()
+            d_lower_row = dt[co, oh + 1].ravel()
+{views}
+            for i in range(row_length):
+                d_upper = d_upper_row[i]
+                d_lower = d_lower_row[i]
+{updates}
+{stores}
+'''
+
+
 def generate() -> str:
     parts = [HEADER]
     for kh, kw in SIZES:
         parts.append(gen_correlate(kh, kw))
         parts.append(gen_weight_grad(kh, kw))
+        parts.append(gen_correlate_batch_lanes(kh, kw))
+        parts.append(gen_weight_grad_batch_lanes(kh, kw))
     parts.append(f"\nCORRELATE = {{{', '.join(f'({kh}, {kw}): correlate_{kh}x{kw}' for kh, kw in SIZES)}}}\n")
     parts.append(f"WEIGHT_GRAD = {{{', '.join(f'({kh}, {kw}): weight_grad_{kh}x{kw}' for kh, kw in SIZES)}}}\n")
+    parts.append("CORRELATE_BATCH_LANES = {"
+                 + ", ".join(f"({kh}, {kw}): correlate_batch_lanes_{kh}x{kw}" for kh, kw in SIZES)
+                 + "}\n")
+    parts.append("WEIGHT_GRAD_BATCH_LANES = {"
+                 + ", ".join(f"({kh}, {kw}): weight_grad_batch_lanes_{kh}x{kw}" for kh, kw in SIZES)
+                 + "}\n")
     return "".join(parts)
 
 

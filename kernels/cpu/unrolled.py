@@ -162,6 +162,149 @@ def weight_grad_3x3(xp, d_wide, grad_w, h_out, groups, job_lo, job_hi):
         grad_w[co, ci, 2, 2] = g22
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
+def correlate_batch_lanes_3x3(xt, w, y, row0, col0, groups, job_lo, job_hi):
+    """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · xt[first + ci, row0 + oh + ki,
+    col0 + ow + kj, b]`` for the output channels ``job = co`` in ``[job_lo, job_hi)``.
+
+    ``xt: (C_in, Hx, Wp, N)``: the padded input (or padded δ) with the BATCH innermost and at
+    least one spare zero row at the bottom (for the last row pair when ``H_out`` is odd);
+    ``w: (C_out, C_in_g, 3, 3)``; ``y: (N, C_out, H_out, W_out)`` (written, the usual
+    layout). Pixel (r, c) of channel ci is the run ``xt[ci, r, c, :]`` of N samples, so tap
+    (ki, kj) of output row oh reads the run of ``W_out·N`` values that starts at pixel
+    ``(oh + ki, kj)``: ONE pass over it (N = 64: 640 values, 40 SIMD vectors) applies the tap to
+    every output pixel of the row and every sample at once.
+
+    Why two output rows per pass: a pass is bound by its loads, not its arithmetic. Output rows
+    oh and oh + 1 read the same input rows shifted by one, so a pass computing both loads
+    12 input vectors for 18 multiply-adds instead of 9 for 9. Both sums
+    are formed before either is stored, so LLVM may reuse each loaded vector (a store in between
+    could, as far as it knows, change the input).
+    """
+    n, c_out, h_out, w_out = y.shape
+    c_in_g = w.shape[1]
+    wp = xt.shape[2]
+    c_out_g = c_out // groups
+    row_length = w_out * n  # one output row: W_out pixels × N samples
+    pairs = (h_out + 1) // 2
+    acc = np.empty((2 * pairs, row_length), dtype=y.dtype)  # (H_out rounded up to even, W_out·N)
+    zero = y.dtype.type(0)
+    for co in range(job_lo, job_hi):
+        first = (co // c_out_g) * c_in_g  # first input channel of this group
+        acc[:] = zero
+        for ci in range(c_in_g):
+            x_flat = xt[first + ci].ravel()
+            # the 9 weights of this (co, ci) filter, in registers
+            w00 = w[co, ci, 0, 0]
+            w01 = w[co, ci, 0, 1]
+            w02 = w[co, ci, 0, 2]
+            w10 = w[co, ci, 1, 0]
+            w11 = w[co, ci, 1, 1]
+            w12 = w[co, ci, 1, 2]
+            w20 = w[co, ci, 2, 0]
+            w21 = w[co, ci, 2, 1]
+            w22 = w[co, ci, 2, 2]
+            for oh in range(0, 2 * pairs, 2):
+                upper = acc[oh]
+                lower = acc[oh + 1]
+                # input row oh + r, shifted by kj columns (N values a pixel)
+                r0c0 = x_flat[((row0 + oh + 0) * wp + col0 + 0) * n:]
+                r0c1 = x_flat[((row0 + oh + 0) * wp + col0 + 1) * n:]
+                r0c2 = x_flat[((row0 + oh + 0) * wp + col0 + 2) * n:]
+                r1c0 = x_flat[((row0 + oh + 1) * wp + col0 + 0) * n:]
+                r1c1 = x_flat[((row0 + oh + 1) * wp + col0 + 1) * n:]
+                r1c2 = x_flat[((row0 + oh + 1) * wp + col0 + 2) * n:]
+                r2c0 = x_flat[((row0 + oh + 2) * wp + col0 + 0) * n:]
+                r2c1 = x_flat[((row0 + oh + 2) * wp + col0 + 1) * n:]
+                r2c2 = x_flat[((row0 + oh + 2) * wp + col0 + 2) * n:]
+                r3c0 = x_flat[((row0 + oh + 3) * wp + col0 + 0) * n:]
+                r3c1 = x_flat[((row0 + oh + 3) * wp + col0 + 1) * n:]
+                r3c2 = x_flat[((row0 + oh + 3) * wp + col0 + 2) * n:]
+                for i in range(row_length):
+                    new_upper = upper[i] + ((w00 * r0c0[i] + w01 * r0c1[i] + w02 * r0c2[i]) +
+                      (w10 * r1c0[i] + w11 * r1c1[i] + w12 * r1c2[i]) +
+                      (w20 * r2c0[i] + w21 * r2c1[i] + w22 * r2c2[i]))
+                    new_lower = lower[i] + ((w00 * r1c0[i] + w01 * r1c1[i] + w02 * r1c2[i]) +
+                      (w10 * r2c0[i] + w11 * r2c1[i] + w12 * r2c2[i]) +
+                      (w20 * r3c0[i] + w21 * r3c1[i] + w22 * r3c2[i]))
+                    upper[i] = new_upper
+                    lower[i] = new_lower
+        # back to (N, C_out, H_out, W_out)
+        for oh in range(h_out):
+            acc_row = acc[oh]
+            for ow in range(w_out):
+                acc_pixel = acc_row[ow * n:]
+                for b in range(n):
+                    y[b, co, oh, ow] = acc_pixel[b]
+
+@njit(cache=True, nogil=True, fastmath=True)
+def weight_grad_batch_lanes_3x3(xt, dt, grad_w, groups, job_lo, job_hi):
+    """``grad_w[co, ci, ki, kj] = Σ_(oh, ow, b) xt[ci, oh + ki, ow + kj, b] · δt[co, oh, ow, b]``
+    for the filters ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap,
+    all 9 in one pass over each row pair, each summed in its own scalar (``fastmath`` lets
+    LLVM split each sum into SIMD partial sums).
+
+    ``xt: (C_in, Hp + 1, Wp, N)`` the padded input with the batch innermost and a spare zero row,
+    ``dt: (C_out, H_out rounded up to even, W_out, N)`` the output gradient the same way (a zero
+    row at the bottom when ``H_out`` is odd), ``grad_w: (C_out, C_in_g, 3, 3)`` (written).
+    Two output rows per pass for the reason given in ``correlate_batch_lanes_3x3``.
+    """
+    c_out, rows, w_out, n = dt.shape
+    wp = xt.shape[2]
+    c_in_g = grad_w.shape[1]
+    c_out_g = c_out // groups
+    row_length = w_out * n
+    zero = grad_w.dtype.type(0)
+    for job in range(job_lo, job_hi):
+        co = job // c_in_g
+        ci = job % c_in_g
+        x_flat = xt[(co // c_out_g) * c_in_g + ci].ravel()
+        g00 = zero
+        g01 = zero
+        g02 = zero
+        g10 = zero
+        g11 = zero
+        g12 = zero
+        g20 = zero
+        g21 = zero
+        g22 = zero
+        for oh in range(0, rows, 2):
+            d_upper_row = dt[co, oh].ravel()
+            d_lower_row = dt[co, oh + 1].ravel()
+            r0c0 = x_flat[((oh + 0) * wp + 0) * n:]
+            r0c1 = x_flat[((oh + 0) * wp + 1) * n:]
+            r0c2 = x_flat[((oh + 0) * wp + 2) * n:]
+            r1c0 = x_flat[((oh + 1) * wp + 0) * n:]
+            r1c1 = x_flat[((oh + 1) * wp + 1) * n:]
+            r1c2 = x_flat[((oh + 1) * wp + 2) * n:]
+            r2c0 = x_flat[((oh + 2) * wp + 0) * n:]
+            r2c1 = x_flat[((oh + 2) * wp + 1) * n:]
+            r2c2 = x_flat[((oh + 2) * wp + 2) * n:]
+            r3c0 = x_flat[((oh + 3) * wp + 0) * n:]
+            r3c1 = x_flat[((oh + 3) * wp + 1) * n:]
+            r3c2 = x_flat[((oh + 3) * wp + 2) * n:]
+            for i in range(row_length):
+                d_upper = d_upper_row[i]
+                d_lower = d_lower_row[i]
+                g00 += r0c0[i] * d_upper + r1c0[i] * d_lower
+                g01 += r0c1[i] * d_upper + r1c1[i] * d_lower
+                g02 += r0c2[i] * d_upper + r1c2[i] * d_lower
+                g10 += r1c0[i] * d_upper + r2c0[i] * d_lower
+                g11 += r1c1[i] * d_upper + r2c1[i] * d_lower
+                g12 += r1c2[i] * d_upper + r2c2[i] * d_lower
+                g20 += r2c0[i] * d_upper + r3c0[i] * d_lower
+                g21 += r2c1[i] * d_upper + r3c1[i] * d_lower
+                g22 += r2c2[i] * d_upper + r3c2[i] * d_lower
+        grad_w[co, ci, 0, 0] = g00
+        grad_w[co, ci, 0, 1] = g01
+        grad_w[co, ci, 0, 2] = g02
+        grad_w[co, ci, 1, 0] = g10
+        grad_w[co, ci, 1, 1] = g11
+        grad_w[co, ci, 1, 2] = g12
+        grad_w[co, ci, 2, 0] = g20
+        grad_w[co, ci, 2, 1] = g21
+        grad_w[co, ci, 2, 2] = g22
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def correlate_5x5(x, w, y, row0, col0, groups, job_lo, job_hi):
     """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · x[b, first + ci, row0 + oh + ki,
     col0 + ow + kj]`` for the planes ``job = b·C_out + co`` in ``[job_lo, job_hi)``.
@@ -383,5 +526,254 @@ def weight_grad_5x5(xp, d_wide, grad_w, h_out, groups, job_lo, job_hi):
         grad_w[co, ci, 4, 3] = g43
         grad_w[co, ci, 4, 4] = g44
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def correlate_batch_lanes_5x5(xt, w, y, row0, col0, groups, job_lo, job_hi):
+    """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · xt[first + ci, row0 + oh + ki,
+    col0 + ow + kj, b]`` for the output channels ``job = co`` in ``[job_lo, job_hi)``.
+
+    ``xt: (C_in, Hx, Wp, N)``: the padded input (or padded δ) with the BATCH innermost and at
+    least one spare zero row at the bottom (for the last row pair when ``H_out`` is odd);
+    ``w: (C_out, C_in_g, 5, 5)``; ``y: (N, C_out, H_out, W_out)`` (written, the usual
+    layout). Pixel (r, c) of channel ci is the run ``xt[ci, r, c, :]`` of N samples, so tap
+    (ki, kj) of output row oh reads the run of ``W_out·N`` values that starts at pixel
+    ``(oh + ki, kj)``: ONE pass over it (N = 64: 640 values, 40 SIMD vectors) applies the tap to
+    every output pixel of the row and every sample at once.
+
+    Why two output rows per pass: a pass is bound by its loads, not its arithmetic. Output rows
+    oh and oh + 1 read the same input rows shifted by one, so a pass computing both loads
+    30 input vectors for 50 multiply-adds instead of 25 for 25. Both sums
+    are formed before either is stored, so LLVM may reuse each loaded vector (a store in between
+    could, as far as it knows, change the input).
+    """
+    n, c_out, h_out, w_out = y.shape
+    c_in_g = w.shape[1]
+    wp = xt.shape[2]
+    c_out_g = c_out // groups
+    row_length = w_out * n  # one output row: W_out pixels × N samples
+    pairs = (h_out + 1) // 2
+    acc = np.empty((2 * pairs, row_length), dtype=y.dtype)  # (H_out rounded up to even, W_out·N)
+    zero = y.dtype.type(0)
+    for co in range(job_lo, job_hi):
+        first = (co // c_out_g) * c_in_g  # first input channel of this group
+        acc[:] = zero
+        for ci in range(c_in_g):
+            x_flat = xt[first + ci].ravel()
+            # the 25 weights of this (co, ci) filter, in registers
+            w00 = w[co, ci, 0, 0]
+            w01 = w[co, ci, 0, 1]
+            w02 = w[co, ci, 0, 2]
+            w03 = w[co, ci, 0, 3]
+            w04 = w[co, ci, 0, 4]
+            w10 = w[co, ci, 1, 0]
+            w11 = w[co, ci, 1, 1]
+            w12 = w[co, ci, 1, 2]
+            w13 = w[co, ci, 1, 3]
+            w14 = w[co, ci, 1, 4]
+            w20 = w[co, ci, 2, 0]
+            w21 = w[co, ci, 2, 1]
+            w22 = w[co, ci, 2, 2]
+            w23 = w[co, ci, 2, 3]
+            w24 = w[co, ci, 2, 4]
+            w30 = w[co, ci, 3, 0]
+            w31 = w[co, ci, 3, 1]
+            w32 = w[co, ci, 3, 2]
+            w33 = w[co, ci, 3, 3]
+            w34 = w[co, ci, 3, 4]
+            w40 = w[co, ci, 4, 0]
+            w41 = w[co, ci, 4, 1]
+            w42 = w[co, ci, 4, 2]
+            w43 = w[co, ci, 4, 3]
+            w44 = w[co, ci, 4, 4]
+            for oh in range(0, 2 * pairs, 2):
+                upper = acc[oh]
+                lower = acc[oh + 1]
+                # input row oh + r, shifted by kj columns (N values a pixel)
+                r0c0 = x_flat[((row0 + oh + 0) * wp + col0 + 0) * n:]
+                r0c1 = x_flat[((row0 + oh + 0) * wp + col0 + 1) * n:]
+                r0c2 = x_flat[((row0 + oh + 0) * wp + col0 + 2) * n:]
+                r0c3 = x_flat[((row0 + oh + 0) * wp + col0 + 3) * n:]
+                r0c4 = x_flat[((row0 + oh + 0) * wp + col0 + 4) * n:]
+                r1c0 = x_flat[((row0 + oh + 1) * wp + col0 + 0) * n:]
+                r1c1 = x_flat[((row0 + oh + 1) * wp + col0 + 1) * n:]
+                r1c2 = x_flat[((row0 + oh + 1) * wp + col0 + 2) * n:]
+                r1c3 = x_flat[((row0 + oh + 1) * wp + col0 + 3) * n:]
+                r1c4 = x_flat[((row0 + oh + 1) * wp + col0 + 4) * n:]
+                r2c0 = x_flat[((row0 + oh + 2) * wp + col0 + 0) * n:]
+                r2c1 = x_flat[((row0 + oh + 2) * wp + col0 + 1) * n:]
+                r2c2 = x_flat[((row0 + oh + 2) * wp + col0 + 2) * n:]
+                r2c3 = x_flat[((row0 + oh + 2) * wp + col0 + 3) * n:]
+                r2c4 = x_flat[((row0 + oh + 2) * wp + col0 + 4) * n:]
+                r3c0 = x_flat[((row0 + oh + 3) * wp + col0 + 0) * n:]
+                r3c1 = x_flat[((row0 + oh + 3) * wp + col0 + 1) * n:]
+                r3c2 = x_flat[((row0 + oh + 3) * wp + col0 + 2) * n:]
+                r3c3 = x_flat[((row0 + oh + 3) * wp + col0 + 3) * n:]
+                r3c4 = x_flat[((row0 + oh + 3) * wp + col0 + 4) * n:]
+                r4c0 = x_flat[((row0 + oh + 4) * wp + col0 + 0) * n:]
+                r4c1 = x_flat[((row0 + oh + 4) * wp + col0 + 1) * n:]
+                r4c2 = x_flat[((row0 + oh + 4) * wp + col0 + 2) * n:]
+                r4c3 = x_flat[((row0 + oh + 4) * wp + col0 + 3) * n:]
+                r4c4 = x_flat[((row0 + oh + 4) * wp + col0 + 4) * n:]
+                r5c0 = x_flat[((row0 + oh + 5) * wp + col0 + 0) * n:]
+                r5c1 = x_flat[((row0 + oh + 5) * wp + col0 + 1) * n:]
+                r5c2 = x_flat[((row0 + oh + 5) * wp + col0 + 2) * n:]
+                r5c3 = x_flat[((row0 + oh + 5) * wp + col0 + 3) * n:]
+                r5c4 = x_flat[((row0 + oh + 5) * wp + col0 + 4) * n:]
+                for i in range(row_length):
+                    new_upper = upper[i] + ((w00 * r0c0[i] + w01 * r0c1[i] + w02 * r0c2[i] + w03 * r0c3[i] + w04 * r0c4[i]) +
+                      (w10 * r1c0[i] + w11 * r1c1[i] + w12 * r1c2[i] + w13 * r1c3[i] + w14 * r1c4[i]) +
+                      (w20 * r2c0[i] + w21 * r2c1[i] + w22 * r2c2[i] + w23 * r2c3[i] + w24 * r2c4[i]) +
+                      (w30 * r3c0[i] + w31 * r3c1[i] + w32 * r3c2[i] + w33 * r3c3[i] + w34 * r3c4[i]) +
+                      (w40 * r4c0[i] + w41 * r4c1[i] + w42 * r4c2[i] + w43 * r4c3[i] + w44 * r4c4[i]))
+                    new_lower = lower[i] + ((w00 * r1c0[i] + w01 * r1c1[i] + w02 * r1c2[i] + w03 * r1c3[i] + w04 * r1c4[i]) +
+                      (w10 * r2c0[i] + w11 * r2c1[i] + w12 * r2c2[i] + w13 * r2c3[i] + w14 * r2c4[i]) +
+                      (w20 * r3c0[i] + w21 * r3c1[i] + w22 * r3c2[i] + w23 * r3c3[i] + w24 * r3c4[i]) +
+                      (w30 * r4c0[i] + w31 * r4c1[i] + w32 * r4c2[i] + w33 * r4c3[i] + w34 * r4c4[i]) +
+                      (w40 * r5c0[i] + w41 * r5c1[i] + w42 * r5c2[i] + w43 * r5c3[i] + w44 * r5c4[i]))
+                    upper[i] = new_upper
+                    lower[i] = new_lower
+        # back to (N, C_out, H_out, W_out)
+        for oh in range(h_out):
+            acc_row = acc[oh]
+            for ow in range(w_out):
+                acc_pixel = acc_row[ow * n:]
+                for b in range(n):
+                    y[b, co, oh, ow] = acc_pixel[b]
+
+@njit(cache=True, nogil=True, fastmath=True)
+def weight_grad_batch_lanes_5x5(xt, dt, grad_w, groups, job_lo, job_hi):
+    """``grad_w[co, ci, ki, kj] = Σ_(oh, ow, b) xt[ci, oh + ki, ow + kj, b] · δt[co, oh, ow, b]``
+    for the filters ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap,
+    all 25 in one pass over each row pair, each summed in its own scalar (``fastmath`` lets
+    LLVM split each sum into SIMD partial sums).
+
+    ``xt: (C_in, Hp + 1, Wp, N)`` the padded input with the batch innermost and a spare zero row,
+    ``dt: (C_out, H_out rounded up to even, W_out, N)`` the output gradient the same way (a zero
+    row at the bottom when ``H_out`` is odd), ``grad_w: (C_out, C_in_g, 5, 5)`` (written).
+    Two output rows per pass for the reason given in ``correlate_batch_lanes_5x5``.
+    """
+    c_out, rows, w_out, n = dt.shape
+    wp = xt.shape[2]
+    c_in_g = grad_w.shape[1]
+    c_out_g = c_out // groups
+    row_length = w_out * n
+    zero = grad_w.dtype.type(0)
+    for job in range(job_lo, job_hi):
+        co = job // c_in_g
+        ci = job % c_in_g
+        x_flat = xt[(co // c_out_g) * c_in_g + ci].ravel()
+        g00 = zero
+        g01 = zero
+        g02 = zero
+        g03 = zero
+        g04 = zero
+        g10 = zero
+        g11 = zero
+        g12 = zero
+        g13 = zero
+        g14 = zero
+        g20 = zero
+        g21 = zero
+        g22 = zero
+        g23 = zero
+        g24 = zero
+        g30 = zero
+        g31 = zero
+        g32 = zero
+        g33 = zero
+        g34 = zero
+        g40 = zero
+        g41 = zero
+        g42 = zero
+        g43 = zero
+        g44 = zero
+        for oh in range(0, rows, 2):
+            d_upper_row = dt[co, oh].ravel()
+            d_lower_row = dt[co, oh + 1].ravel()
+            r0c0 = x_flat[((oh + 0) * wp + 0) * n:]
+            r0c1 = x_flat[((oh + 0) * wp + 1) * n:]
+            r0c2 = x_flat[((oh + 0) * wp + 2) * n:]
+            r0c3 = x_flat[((oh + 0) * wp + 3) * n:]
+            r0c4 = x_flat[((oh + 0) * wp + 4) * n:]
+            r1c0 = x_flat[((oh + 1) * wp + 0) * n:]
+            r1c1 = x_flat[((oh + 1) * wp + 1) * n:]
+            r1c2 = x_flat[((oh + 1) * wp + 2) * n:]
+            r1c3 = x_flat[((oh + 1) * wp + 3) * n:]
+            r1c4 = x_flat[((oh + 1) * wp + 4) * n:]
+            r2c0 = x_flat[((oh + 2) * wp + 0) * n:]
+            r2c1 = x_flat[((oh + 2) * wp + 1) * n:]
+            r2c2 = x_flat[((oh + 2) * wp + 2) * n:]
+            r2c3 = x_flat[((oh + 2) * wp + 3) * n:]
+            r2c4 = x_flat[((oh + 2) * wp + 4) * n:]
+            r3c0 = x_flat[((oh + 3) * wp + 0) * n:]
+            r3c1 = x_flat[((oh + 3) * wp + 1) * n:]
+            r3c2 = x_flat[((oh + 3) * wp + 2) * n:]
+            r3c3 = x_flat[((oh + 3) * wp + 3) * n:]
+            r3c4 = x_flat[((oh + 3) * wp + 4) * n:]
+            r4c0 = x_flat[((oh + 4) * wp + 0) * n:]
+            r4c1 = x_flat[((oh + 4) * wp + 1) * n:]
+            r4c2 = x_flat[((oh + 4) * wp + 2) * n:]
+            r4c3 = x_flat[((oh + 4) * wp + 3) * n:]
+            r4c4 = x_flat[((oh + 4) * wp + 4) * n:]
+            r5c0 = x_flat[((oh + 5) * wp + 0) * n:]
+            r5c1 = x_flat[((oh + 5) * wp + 1) * n:]
+            r5c2 = x_flat[((oh + 5) * wp + 2) * n:]
+            r5c3 = x_flat[((oh + 5) * wp + 3) * n:]
+            r5c4 = x_flat[((oh + 5) * wp + 4) * n:]
+            for i in range(row_length):
+                d_upper = d_upper_row[i]
+                d_lower = d_lower_row[i]
+                g00 += r0c0[i] * d_upper + r1c0[i] * d_lower
+                g01 += r0c1[i] * d_upper + r1c1[i] * d_lower
+                g02 += r0c2[i] * d_upper + r1c2[i] * d_lower
+                g03 += r0c3[i] * d_upper + r1c3[i] * d_lower
+                g04 += r0c4[i] * d_upper + r1c4[i] * d_lower
+                g10 += r1c0[i] * d_upper + r2c0[i] * d_lower
+                g11 += r1c1[i] * d_upper + r2c1[i] * d_lower
+                g12 += r1c2[i] * d_upper + r2c2[i] * d_lower
+                g13 += r1c3[i] * d_upper + r2c3[i] * d_lower
+                g14 += r1c4[i] * d_upper + r2c4[i] * d_lower
+                g20 += r2c0[i] * d_upper + r3c0[i] * d_lower
+                g21 += r2c1[i] * d_upper + r3c1[i] * d_lower
+                g22 += r2c2[i] * d_upper + r3c2[i] * d_lower
+                g23 += r2c3[i] * d_upper + r3c3[i] * d_lower
+                g24 += r2c4[i] * d_upper + r3c4[i] * d_lower
+                g30 += r3c0[i] * d_upper + r4c0[i] * d_lower
+                g31 += r3c1[i] * d_upper + r4c1[i] * d_lower
+                g32 += r3c2[i] * d_upper + r4c2[i] * d_lower
+                g33 += r3c3[i] * d_upper + r4c3[i] * d_lower
+                g34 += r3c4[i] * d_upper + r4c4[i] * d_lower
+                g40 += r4c0[i] * d_upper + r5c0[i] * d_lower
+                g41 += r4c1[i] * d_upper + r5c1[i] * d_lower
+                g42 += r4c2[i] * d_upper + r5c2[i] * d_lower
+                g43 += r4c3[i] * d_upper + r5c3[i] * d_lower
+                g44 += r4c4[i] * d_upper + r5c4[i] * d_lower
+        grad_w[co, ci, 0, 0] = g00
+        grad_w[co, ci, 0, 1] = g01
+        grad_w[co, ci, 0, 2] = g02
+        grad_w[co, ci, 0, 3] = g03
+        grad_w[co, ci, 0, 4] = g04
+        grad_w[co, ci, 1, 0] = g10
+        grad_w[co, ci, 1, 1] = g11
+        grad_w[co, ci, 1, 2] = g12
+        grad_w[co, ci, 1, 3] = g13
+        grad_w[co, ci, 1, 4] = g14
+        grad_w[co, ci, 2, 0] = g20
+        grad_w[co, ci, 2, 1] = g21
+        grad_w[co, ci, 2, 2] = g22
+        grad_w[co, ci, 2, 3] = g23
+        grad_w[co, ci, 2, 4] = g24
+        grad_w[co, ci, 3, 0] = g30
+        grad_w[co, ci, 3, 1] = g31
+        grad_w[co, ci, 3, 2] = g32
+        grad_w[co, ci, 3, 3] = g33
+        grad_w[co, ci, 3, 4] = g34
+        grad_w[co, ci, 4, 0] = g40
+        grad_w[co, ci, 4, 1] = g41
+        grad_w[co, ci, 4, 2] = g42
+        grad_w[co, ci, 4, 3] = g43
+        grad_w[co, ci, 4, 4] = g44
+
 CORRELATE = {(3, 3): correlate_3x3, (5, 5): correlate_5x5}
 WEIGHT_GRAD = {(3, 3): weight_grad_3x3, (5, 5): weight_grad_5x5}
+CORRELATE_BATCH_LANES = {(3, 3): correlate_batch_lanes_3x3, (5, 5): correlate_batch_lanes_5x5}
+WEIGHT_GRAD_BATCH_LANES = {(3, 3): weight_grad_batch_lanes_3x3, (5, 5): weight_grad_batch_lanes_5x5}

@@ -96,7 +96,11 @@ def test_workspace_is_reused_across_calls(plan):
 def test_heuristic_picks_direct_for_small_reductions_and_im2col_for_dense_layers():
     options = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
     assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), *options) == "unrolled"
-    assert dispatch.choose_plan((64, 6, 14, 14), (16, 6, 5, 5), *options) == "im2col"  # R = 150
+    # LeNet's second layer (R = 150): the batch in the SIMD lanes, from 8 samples on
+    assert dispatch.choose_plan((64, 6, 14, 14), (16, 6, 5, 5), *options) == "batch_lanes"
+    assert dispatch.choose_plan((8, 6, 14, 14), (16, 6, 5, 5), *options) == "batch_lanes"
+    assert dispatch.choose_plan((4, 6, 14, 14), (16, 6, 5, 5), *options) == "im2col"
+    assert dispatch.choose_plan((64, 32, 14, 14), (16, 32, 5, 5), *options) == "im2col"  # R = 800
     assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 4, 4), *options) == "direct"  # no 4x4
     assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), (2, 2), (0, 0, 0, 0), (1, 1),
                                 1) == "direct"  # stride 2

@@ -1,0 +1,82 @@
+"""The ``"batch_lanes"`` plan (batch in the SIMD lanes, ``kernels/cpu/batch_lanes.py``) on the
+calls it computes itself: stride 1, dilation 1, 3×3 and 5×5 kernels, any padding and groups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from tinyconv.kernels import cpu
+from tinyconv.kernels.cpu import _runtime, batch_lanes
+from tinyconv.testing.strategies import conv2d_cases
+
+from .helpers import check_conv_against_reference, unrolled_cases
+
+
+def _odd_batches():
+    """Batches up to 40 (not multiples of the 16 SIMD lanes), odd and even output heights (the
+    kernels take output rows in pairs)."""
+    return conv2d_cases(kernel_sizes=((5, 5), (3, 3)), max_stride=1, allow_dilation=False,
+                        max_batch=40, max_size=9)
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["im2col_input_grad", "own_input_grad"])
+def own_input_gradient(request, monkeypatch):
+    """Every test runs twice: with the plan's default input gradient (im2col's) and with its own
+    batch-lanes kernel for it."""
+    monkeypatch.setattr(batch_lanes, "OWN_INPUT_GRADIENT", request.param)
+
+
+@given(case=unrolled_cases())
+def test_batch_lanes_matches_reference(case):
+    with cpu.force_plan("batch_lanes"):
+        check_conv_against_reference(case)
+
+
+@settings(max_examples=30)
+@given(case=_odd_batches())
+def test_batch_lanes_on_batches_that_are_not_whole_vectors(case):
+    with cpu.force_plan("batch_lanes"):
+        check_conv_against_reference(case)
+
+
+@given(case=unrolled_cases())
+def test_batch_lanes_split_over_threads_match_reference(case):
+    """Every call split into blocks of output channels (or filters) on two threads."""
+    previous = _runtime.PARALLEL_MIN_FLOPS, _runtime.get_num_threads()
+    _runtime.PARALLEL_MIN_FLOPS = 0
+    cpu.set_num_threads(2)
+    try:
+        with cpu.force_plan("batch_lanes"):
+            check_conv_against_reference(case)
+    finally:
+        _runtime.PARALLEL_MIN_FLOPS = previous[0]
+        cpu.set_num_threads(previous[1])
+
+
+def test_batch_lanes_reuses_its_workspace():
+    """After the first step no buffer is allocated again, and no stale values leak between calls
+    (the padding and spare rows are rewritten every time), also when a smaller call comes between
+    two equal ones."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((19, 3, 11, 11)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    options = ((1, 1), (2, 1, 0, 2), (1, 1), 1)
+    small_x = rng.standard_normal((5, 3, 8, 8)).astype(np.float32) * 100
+
+    def step(x):
+        y = cpu.conv2d_forward(x, w, *options)
+        grad_x = cpu.conv2d_backward_input(y, w, x.shape, *options)
+        grad_w = cpu.conv2d_backward_weight(x, y, w.shape, *options)
+        return y, grad_x, grad_w
+
+    with cpu.force_plan("batch_lanes"):
+        first = step(x)
+        step(small_x)
+        allocations = _runtime.workspace.allocations
+        for _ in range(3):
+            again = step(x)
+        assert _runtime.workspace.allocations == allocations
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
