@@ -148,7 +148,8 @@ def main():
         print("PyTorch not installed (or skipped): no ratios to PyTorch", file=sys.stderr)
     everything = {"platform": platform.platform(), "python": platform.python_version(),
                   "cpu_count": os.cpu_count(), "runs": {}}
-    impls = ["tinyconv"] + ([] if args.skip_numpy else ["numpy"]) + (["torch"] if have_torch else [])
+    impls = (["tinyconv"] + ([] if args.skip_numpy else ["numpy"])
+             + (["torch"] if have_torch else []))
     for threads in args.threads:
         # the implementations take turns, round after round, so that a noisy minute on the host
         # does not land on one of them only
