@@ -60,7 +60,8 @@ def _batch_last(a, name, top, bottom, left, right):
 
 
 def forward(x, w, y_shape, stride, padding, dilation, groups):
-    """``x: (N, C_in, H, W)``, ``w: (C_out, C_in/g, k, k)`` -> fresh ``y: (N, C_out, H_out, W_out)``."""
+    """``x: (N, C_in, H, W)``, ``w: (C_out, C_in/g, k, k)`` -> fresh
+    ``y: (N, C_out, H_out, W_out)``."""
     if not supports(w.shape, stride, dilation):
         return im2col.forward(x, w, y_shape, stride, padding, dilation, groups)
     y = np.empty(y_shape, dtype=x.dtype)

@@ -65,8 +65,8 @@ gradient is im2col's (faster there, see ``batch_lanes.py``); the plan as registe
 another run: c3 2.30 vs 3.33 | 2.31 vs 3.86; batch 16 0.98 vs 1.14 | 0.92 vs 1.48; batch 8 0.67
 vs 0.74 | 0.39 vs 0.49; 16→16 2.16 vs 3.68 | 2.53 vs 4.75 (2 threads barely beat 1 on that
 host: measure again on a quiet one). Where ``"unrolled"`` applies it loses: LeNet's first
-layer 64×(1→6, 5×5, 32×32) 2.41 vs 1.58 (unrolled) | 2.88 vs 2.09; 32×(3→16, 3×3, 32×32) 5.25 vs 2.36 | 7.96 vs
-3.31; 64×(8→8, 3×3, 16×16) 3.25 vs 1.90 | 3.84 vs 2.66. Not measured: 3×3 kernels with R >= 100
+layer 64×(1→6, 5×5, 32×32) 2.41 vs 1.58 (unrolled) | 2.88 vs 2.09; 32×(3→16, 3×3, 32×32) 5.25
+vs 2.36 | 7.96 vs 3.31; 64×(8→8, 3×3, 16×16) 3.25 vs 1.90 | 3.84 vs 2.66. Not measured: 3×3 kernels with R >= 100
 on few tiles, 5×5 with R > 400, batches below 8, groups.
 
 Winograd vs im2col, forward+backward, float32, medians of interleaved runs (ms, 1 thread | 2
