@@ -10,6 +10,8 @@ layers, ``batch_cases`` batches big enough to split over threads.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from tinyconv.kernels import cpu, reference
@@ -82,3 +84,19 @@ def batch_cases(pointwise: bool = False):
                             max_batch=9, max_channels=9, max_size=11)
     return conv2d_cases(max_batch=9, max_channels=9, max_size=11, max_kernel=4, max_stride=4,
                         max_padding=2, max_dilation=2)
+
+
+@contextlib.contextmanager
+def threads_always_split():
+    """Two threads, and no size threshold: every kernel call and GEMM splits over the threads.
+    (Test inputs are tiny, so otherwise only the serial paths would ever run.)"""
+    previous = (_runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS,
+                _runtime.get_num_threads())
+    _runtime.PARALLEL_MIN_FLOPS = 0
+    _runtime.GEMM_SPLIT_MIN_FLOPS = 0
+    cpu.set_num_threads(2)
+    try:
+        yield
+    finally:
+        _runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS = previous[:2]
+        cpu.set_num_threads(previous[2])

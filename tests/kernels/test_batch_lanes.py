@@ -11,7 +11,7 @@ from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import _runtime, batch_lanes
 from tinyconv.testing.strategies import conv2d_cases
 
-from .helpers import check_conv_against_reference, unrolled_cases
+from .helpers import check_conv_against_reference, threads_always_split, unrolled_cases
 
 
 def _odd_batches():
@@ -44,15 +44,8 @@ def test_batch_lanes_on_batches_that_are_not_whole_vectors(case):
 @given(case=unrolled_cases())
 def test_batch_lanes_split_over_threads_match_reference(case):
     """Every call split into blocks of output channels (or filters) on two threads."""
-    previous = _runtime.PARALLEL_MIN_FLOPS, _runtime.get_num_threads()
-    _runtime.PARALLEL_MIN_FLOPS = 0
-    cpu.set_num_threads(2)
-    try:
-        with cpu.force_plan("batch_lanes"):
-            check_conv_against_reference(case)
-    finally:
-        _runtime.PARALLEL_MIN_FLOPS = previous[0]
-        cpu.set_num_threads(previous[1])
+    with threads_always_split(), cpu.force_plan("batch_lanes"):
+        check_conv_against_reference(case)
 
 
 def test_batch_lanes_reuses_its_workspace():

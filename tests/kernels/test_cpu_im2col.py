@@ -17,22 +17,7 @@ from hypothesis import strategies as st
 from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import _runtime, im2col
 
-from .helpers import batch_cases, check_conv_against_reference
-
-
-@contextlib.contextmanager
-def threads_always_split():
-    """Two threads, and no size threshold: every call splits (samples or steps)."""
-    previous = (_runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS,
-                _runtime.get_num_threads())
-    _runtime.PARALLEL_MIN_FLOPS = 0
-    _runtime.GEMM_SPLIT_MIN_FLOPS = 0
-    cpu.set_num_threads(2)
-    try:
-        yield
-    finally:
-        _runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS = previous[:2]
-        cpu.set_num_threads(previous[2])
+from .helpers import batch_cases, check_conv_against_reference, threads_always_split
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tinyconv.kernels import contract, cpu, reference
 from tinyconv.testing.strategies import LAYOUTS, pool2d_cases, with_layout
 
-from .helpers import assert_matches, conv_cases
+from .helpers import assert_matches, conv_cases, threads_always_split
 
 KERNEL_SETS = [pytest.param(reference, id="reference"), pytest.param(cpu, id="cpu")]
 
@@ -129,16 +129,8 @@ def test_max_pool2d_2x2_matches_reference_exactly(case):
 def test_avg_pool2d_2x2_split_over_threads_matches_reference(case):
     """The 2×2 kernels run over ranges of planes (``run_jobs``); tiny test inputs stay on one
     thread, so force the split to check that every plane is written exactly once."""
-    from tinyconv.kernels.cpu import _runtime
-
-    previous = _runtime.PARALLEL_MIN_FLOPS, cpu.get_num_threads()
-    _runtime.PARALLEL_MIN_FLOPS = 0
-    cpu.set_num_threads(2)
-    try:
+    with threads_always_split():
         _check_avg_pool(case)
-    finally:
-        _runtime.PARALLEL_MIN_FLOPS = previous[0]
-        cpu.set_num_threads(previous[1])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,7 +18,12 @@ from hypothesis import given
 from tinyconv.kernels import cpu
 from tinyconv.kernels.cpu import _runtime, dispatch, gen_unrolled, im2col
 
-from .helpers import check_conv_against_reference, conv_cases, unrolled_cases
+from .helpers import (
+    check_conv_against_reference,
+    conv_cases,
+    threads_always_split,
+    unrolled_cases,
+)
 
 PLANS = sorted(dispatch.PLANS)  # every registered plan, so a new one is tested from day one
 
@@ -39,15 +44,8 @@ def test_unrolled_kernels_match_reference(case):
 @given(case=unrolled_cases())
 def test_unrolled_kernels_split_over_threads_match_reference(case):
     """The same, with every call split into blocks of jobs on two threads (``run_jobs``)."""
-    previous = _runtime.PARALLEL_MIN_FLOPS, _runtime.get_num_threads()
-    _runtime.PARALLEL_MIN_FLOPS = 0
-    cpu.set_num_threads(2)
-    try:
-        with cpu.force_plan("unrolled"):
-            check_conv_against_reference(case)
-    finally:
-        _runtime.PARALLEL_MIN_FLOPS = previous[0]
-        cpu.set_num_threads(previous[1])
+    with threads_always_split(), cpu.force_plan("unrolled"):
+        check_conv_against_reference(case)
 
 
 def test_generated_unrolled_kernels_are_up_to_date():

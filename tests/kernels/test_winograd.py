@@ -26,7 +26,7 @@ from tinyconv.kernels.cpu import _runtime, dispatch, winograd
 
 from tinyconv.testing.strategies import ConvCase
 
-from .helpers import check_conv_against_reference, winograd_cases
+from .helpers import check_conv_against_reference, threads_always_split, winograd_cases
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,16 +119,13 @@ def test_winograd_in_chunks_of_one_tile_row_matches_reference(case):
 def test_winograd_split_over_threads_matches_reference(case):
     """Chunks on two threads (``run_jobs``), each with its own workspace; small chunks, so that
     most calls have several and a chunk often spans two samples."""
-    previous = winograd.CHUNK_BYTES_LIMIT, _runtime.PARALLEL_MIN_FLOPS, _runtime.get_num_threads()
+    previous = winograd.CHUNK_BYTES_LIMIT
     winograd.CHUNK_BYTES_LIMIT = 1
-    _runtime.PARALLEL_MIN_FLOPS = 0
-    cpu.set_num_threads(2)
     try:
-        with cpu.force_plan("winograd"):
+        with threads_always_split(), cpu.force_plan("winograd"):
             check_conv_against_reference(case)
     finally:
-        winograd.CHUNK_BYTES_LIMIT, _runtime.PARALLEL_MIN_FLOPS = previous[:2]
-        cpu.set_num_threads(previous[2])
+        winograd.CHUNK_BYTES_LIMIT = previous
 
 
 def test_padding_above_two_matches_reference():
