@@ -30,8 +30,9 @@ def main() -> int:
     parser.add_argument("--slack-mib", type=float, default=2.0)
     args = parser.parse_args()
 
-    import tinyconv as tc
     from models import lenet5
+
+    import tinyconv as tc
     from tinyconv.kernels.cpu import workspace
 
     tc.manual_seed(0)

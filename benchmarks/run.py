@@ -105,7 +105,7 @@ def report(results, threads):
         summary["conv_fwdbwd_worst"] = [worst, ratios_fb[worst]]
         summary["conv_fwdbwd_ratio"] = ratios_fb
         summary["conv_fwd_ratio"] = ratios_f
-    print(f"\npooling: ms (fwd | fwd+bwd), x pt = PyTorch / tinyconv")
+    print("\npooling: ms (fwd | fwd+bwd), x pt = PyTorch / tinyconv")
     summary["pool_ratio"] = {}
     for name in POOL_CASES:
         t = tc["pool"][name]

@@ -65,8 +65,8 @@ def matmul_peak(threads):
 
 
 def bench_numpy(threads):
-    from threadpoolctl import threadpool_limits
     import numpy_im2col as base
+    from threadpoolctl import threadpool_limits
     out = {"peak_gflops": matmul_peak(threads), "conv": {}}
     with threadpool_limits(threads, user_api="blas"):
         for name, case in CONV_CASES.items():

@@ -12,17 +12,57 @@ array module + kernel set) -> ``tinyconv.autograd`` / ``tinyconv.ops`` / ``tinyc
 import importlib as _importlib
 
 from tinyconv.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from tinyconv.backend import (Device, cuda_available, get_kernels_name, register_kernels,
-                              set_kernels, use_kernels)
-from tinyconv.tensor import *  # noqa: F401,F403 - the torch-like namespace
-from tinyconv.tensor import (MinMax, Tensor, as_dtype, bool, cat, concat, default_generator,
-                             empty, empty_like, eye, float16, float32, float64, from_numpy, full,
-                             full_like, int32, int64, is_tensor, linspace, manual_seed, ones,
-                             ones_like, pad, rand, rand_like, randint, randn, randn_like, randperm,
-                             split, stack, tensor, uint8, where, zeros, zeros_like, arange)
-
+from tinyconv.backend import (
+    Device,
+    cuda_available,
+    get_kernels_name,
+    register_kernels,
+    set_kernels,
+    use_kernels,
+)
 from tinyconv.model_summary import summary
 from tinyconv.serialization import load, save
+from tinyconv.tensor import *  # noqa: F401,F403 - the torch-like namespace
+from tinyconv.tensor import (
+    MinMax,
+    Tensor,
+    arange,
+    as_dtype,
+    bool,
+    cat,
+    concat,
+    default_generator,
+    empty,
+    empty_like,
+    eye,
+    float16,
+    float32,
+    float64,
+    from_numpy,
+    full,
+    full_like,
+    int32,
+    int64,
+    is_tensor,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    pad,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    split,
+    stack,
+    tensor,
+    uint8,
+    where,
+    zeros,
+    zeros_like,
+)
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 _grad_enabled = True
 
@@ -53,7 +54,7 @@ class no_grad(set_grad_enabled):
     Use it for evaluation and for updating parameters, where no gradient is wanted.
     """
 
-    def __init__(self, func: Optional[Callable] = None):
+    def __init__(self, func: Callable | None = None):
         super().__init__(False)
         if func is not None:  # also usable as a bare decorator: @tc.no_grad
             self._func = func

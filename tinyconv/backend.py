@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator, Union
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class Device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, spec: Union[str, "Device"]):
+    def __init__(self, spec: str | Device):
         if isinstance(spec, Device):
             self.type, self.index = spec.type, spec.index
             return
@@ -64,7 +64,7 @@ class Device:
 
 # Kernel sets by name. Values are module paths (imported on first use, so `import tinyconv`
 # never compiles a kernel) or modules registered by a user.
-_KERNEL_SETS: dict[str, Union[str, ModuleType]] = {
+_KERNEL_SETS: dict[str, str | ModuleType] = {
     "cpu": "tinyconv.kernels.cpu",
     "numba": "tinyconv.kernels.cpu",
     "reference": "tinyconv.kernels.reference",
@@ -74,7 +74,7 @@ _KERNEL_SETS: dict[str, Union[str, ModuleType]] = {
 _ACTIVE: dict[str, str] = {"cpu": "cpu", "cuda": "cuda"}
 
 
-def register_kernels(name: str, module: Union[str, ModuleType]) -> None:
+def register_kernels(name: str, module: str | ModuleType) -> None:
     """Make a kernel set available under ``name``.
 
     ``module`` is a module (or an importable module path) with the seven functions of the kernel
@@ -121,7 +121,7 @@ def _check_contract(name: str, module: ModuleType) -> None:
                         f"the contract needs {list(CONTRACT_FUNCTIONS)}")
 
 
-def kernels_for(device: Union[str, Device]) -> ModuleType:
+def kernels_for(device: str | Device) -> ModuleType:
     """The kernel module the given device uses now (imported on first use)."""
     name = _ACTIVE[Device(device).type]
     module = _KERNEL_SETS[name]
@@ -144,7 +144,7 @@ def cuda_available() -> bool:
         return False
 
 
-def array_module(device: Union[str, Device]) -> ModuleType:
+def array_module(device: str | Device) -> ModuleType:
     """``numpy`` for the CPU, ``cupy`` for CUDA (a clear error when no GPU can be used)."""
     if Device(device).type == "cpu":
         return np

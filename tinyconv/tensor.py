@@ -17,7 +17,8 @@ from __future__ import annotations
 import builtins
 import numbers
 from collections import namedtuple
-from typing import Any, Iterable, Optional, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -43,7 +44,7 @@ DeviceLike = Union[str, Device, None]
 Shape = Union[int, Sequence[int]]
 
 
-def as_dtype(dtype: Any) -> Optional[np.dtype]:
+def as_dtype(dtype: Any) -> np.dtype | None:
     """Normalise ``tc.float32``, ``np.float32`` or ``"float32"`` to a NumPy dtype (None stays None)."""
     if dtype is None:
         return None
@@ -59,7 +60,7 @@ def is_floating_dtype(dtype: np.dtype) -> builtins.bool:
     return np.dtype(dtype) in _FLOAT_DTYPES
 
 
-def check_same_device(op: str, tensors: Iterable["Tensor"]) -> None:
+def check_same_device(op: str, tensors: Iterable[Tensor]) -> None:
     """Ops never move data silently: all tensors of one op must share a device."""
     devices = {t.device.type for t in tensors}
     if len(devices) > 1:
@@ -79,7 +80,7 @@ class Tensor:
         xp = array_module(device)
         self.data = _to_array(data, as_dtype(dtype), xp)
         self.device = device
-        self.grad: Optional[Tensor] = None
+        self.grad: Tensor | None = None
         self._ctx = None
         self._retains_grad = False
         self.requires_grad = False
@@ -117,17 +118,17 @@ class Tensor:
         return self._ctx is None
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     @property
-    def mT(self) -> "Tensor":
+    def mT(self) -> Tensor:
         return self.transpose(-2, -1)
 
     def dim(self) -> int:
         return self.ndim
 
-    def size(self, dim: Optional[int] = None):
+    def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
@@ -195,7 +196,7 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are keys by identity (== is elementwise)
 
     # -- autograd ---------------------------------------------------------------------------
-    def requires_grad_(self, requires_grad: builtins.bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         if requires_grad and not is_floating_dtype(self.dtype):
             raise RuntimeError(f"requires_grad_: only tensors of floating point dtype can "
                                f"require gradients, got {self.dtype}")
@@ -212,7 +213,7 @@ class Tensor:
                                "grad")
         self._retains_grad = True
 
-    def backward(self, gradient: Optional["Tensor"] = None,
+    def backward(self, gradient: Tensor | None = None,
                  retain_graph: builtins.bool = False) -> None:
         """Compute ``d(self)/d(leaf)`` for every leaf with ``requires_grad``, into ``leaf.grad``.
 
@@ -235,21 +236,21 @@ class Tensor:
             grad = grad.astype(self.dtype, copy=False)
         autograd.backward(self, grad, retain_graph=retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same values (shared memory), cut from the graph."""
         return Tensor._from_array(self.data, self.device)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self._ctx = None
         self.requires_grad = False
         return self
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         """A copy with its own memory; gradients flow back to the original."""
         return ops.Clone.apply(self)
 
     # -- conversion -------------------------------------------------------------------------
-    def to(self, *args: Any, dtype: Any = None, device: DeviceLike = None) -> "Tensor":
+    def to(self, *args: Any, dtype: Any = None, device: DeviceLike = None) -> Tensor:
         """``t.to(tc.float64)``, ``t.to("cuda")`` or ``t.to("cpu", tc.float32)``.
 
         A dtype change is differentiable; a device change copies (also differentiable in PyTorch;
@@ -272,35 +273,35 @@ class Tensor:
             out = ops.Cast.apply(out, dtype=dtype)
         return out
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self) -> "Tensor":
+    def cuda(self) -> Tensor:
         return self.to("cuda")
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.to(float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.to(float64)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
         return self.to(int64)
 
-    def int(self) -> "Tensor":
+    def int(self) -> Tensor:
         return self.to(int32)
 
-    def bool(self) -> "Tensor":
+    def bool(self) -> Tensor:
         return self.to(np.dtype("bool"))
 
     def type(self, dtype: Any = None):
         return str(self.dtype) if dtype is None else self.to(dtype)
 
-    def contiguous(self) -> "Tensor":
+    def contiguous(self) -> Tensor:
         return self
 
     # -- arithmetic -------------------------------------------------------------------------
-    def _binary(self, function: type, other: Any, reverse: builtins.bool = False) -> "Tensor":
+    def _binary(self, function: type, other: Any, reverse: builtins.bool = False) -> Tensor:
         other = _as_operand(other, self, function.name)
         a, b = (other, self) if reverse else (self, other)
         _check_broadcast(function.name, a.shape, b.shape)
@@ -326,10 +327,10 @@ class Tensor:
     add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
     subtract, multiply, divide = sub, mul, div
 
-    def neg(self) -> "Tensor":
+    def neg(self) -> Tensor:
         return ops.Neg.apply(self)
 
-    def matmul(self, other: "Tensor") -> "Tensor":
+    def matmul(self, other: Tensor) -> Tensor:
         other = _as_operand(other, self, "matmul")
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
@@ -347,7 +348,7 @@ class Tensor:
         return ops.MatMul.apply(self, other)
 
     # -- elementwise functions ------------------------------------------------------------
-    def _floating(self) -> "Tensor":
+    def _floating(self) -> Tensor:
         """Integer tensors become float32 before float-valued functions (as in PyTorch)."""
         return self if is_floating_dtype(self.dtype) else ops.Cast.apply(self, dtype=float32)
 
@@ -362,17 +363,17 @@ class Tensor:
     def relu(self): return ops.ReLU.apply(self)
     __abs__ = abs
 
-    def clamp(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         return ops.Clamp.apply(self, min=min, max=max)
 
     clip = clamp
 
-    def maximum(self, other: "Tensor") -> "Tensor":
+    def maximum(self, other: Tensor) -> Tensor:
         return self._binary(ops.Maximum, other)
 
-    def minimum(self, other: "Tensor") -> "Tensor":
+    def minimum(self, other: Tensor) -> Tensor:
         return self._binary(ops.Minimum, other)
 
     # -- reductions -------------------------------------------------------------------------
@@ -389,21 +390,21 @@ class Tensor:
         # a 0-d tensor accepts dim 0 or -1 (as PyTorch) but has no axis to reduce
         return axes if self.ndim else ()
 
-    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> "Tensor":
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
         source = self.to(dtype) if dtype is not None else self
         if source.dtype == np.dtype("bool"):
             source = source.to(int64)
         return ops.Sum.apply(source, axes=self._axes("sum", dim, axis),
                              keepdim=keepdims if keepdims is not None else keepdim)
 
-    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> "Tensor":
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         if not is_floating_dtype(self.dtype):
             raise TypeError(f"mean: input dtype should be floating point, got {self.dtype}")
         return ops.Mean.apply(self, axes=self._axes("mean", dim, axis),
                               keepdim=keepdims if keepdims is not None else keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-            keepdims=None) -> "Tensor":
+            keepdims=None) -> Tensor:
         if correction is None:
             correction = 0 if unbiased is False else 1
         return ops.Var.apply(self, axes=self._axes("var", dim, axis),
@@ -411,16 +412,16 @@ class Tensor:
                              correction=correction)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-            keepdims=None) -> "Tensor":
+            keepdims=None) -> Tensor:
         return self.var(dim, unbiased, keepdim, correction=correction, axis=axis,
                         keepdims=keepdims).sqrt()
 
-    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> "Tensor":
+    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         self._check_nonempty("amax")
         return ops.Amax.apply(self, axes=self._axes("amax", dim, axis),
                               keepdim=keepdims if keepdims is not None else keepdim)
 
-    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> "Tensor":
+    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         self._check_nonempty("amin")
         return ops.Amin.apply(self, axes=self._axes("amin", dim, axis),
                               keepdim=keepdims if keepdims is not None else keepdim)
@@ -457,13 +458,13 @@ class Tensor:
         if self.numel() == 0:
             raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
 
-    def argmax(self, dim=None, keepdim=False, *, axis=None) -> "Tensor":
+    def argmax(self, dim=None, keepdim=False, *, axis=None) -> Tensor:
         return self._arg("argmax", dim if dim is not None else axis, keepdim)
 
-    def argmin(self, dim=None, keepdim=False, *, axis=None) -> "Tensor":
+    def argmin(self, dim=None, keepdim=False, *, axis=None) -> Tensor:
         return self._arg("argmin", dim if dim is not None else axis, keepdim)
 
-    def _arg(self, op: str, dim: Any, keepdim: builtins.bool) -> "Tensor":
+    def _arg(self, op: str, dim: Any, keepdim: builtins.bool) -> Tensor:
         self._check_nonempty(op)
         find = self.xp.argmax if op == "argmax" else self.xp.argmin
         if dim is not None:
@@ -476,18 +477,18 @@ class Tensor:
             result = find(self.data, axis=_normalize_dim(op, dim, self.ndim), keepdims=keepdim)
         return Tensor._from_array(self.xp.asarray(result, dtype=np.int64), self.device)
 
-    def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> "Tensor":
+    def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         return ops.LogSumExp.apply(self, axes=self._axes("logsumexp", dim, axis),
                                    keepdim=keepdims if keepdims is not None else keepdim)
 
-    def all(self) -> "Tensor":
+    def all(self) -> Tensor:
         return Tensor._from_array(self.xp.asarray(self.data.all()), self.device)
 
-    def any(self) -> "Tensor":
+    def any(self) -> Tensor:
         return Tensor._from_array(self.xp.asarray(self.data.any()), self.device)
 
     # -- comparisons (not differentiable) ----------------------------------------------------
-    def _compare(self, other: Any, compare: str) -> "Tensor":
+    def _compare(self, other: Any, compare: str) -> Tensor:
         other_array = other.data if isinstance(other, Tensor) else other
         if isinstance(other, Tensor):
             check_same_device(compare, (self, other))
@@ -503,7 +504,7 @@ class Tensor:
     def __ge__(self, other): return self._compare(other, "ge")
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
-    def _logical(self, other: Any, op: str) -> "Tensor":
+    def _logical(self, other: Any, op: str) -> Tensor:
         other_array = other.data if isinstance(other, Tensor) else other
         return Tensor._from_array(getattr(self.data, op)(other_array), self.device)
 
@@ -511,17 +512,17 @@ class Tensor:
     def __or__(self, other): return self._logical(other, "__or__")
     def __xor__(self, other): return self._logical(other, "__xor__")
 
-    def __invert__(self) -> "Tensor":
+    def __invert__(self) -> Tensor:
         return Tensor._from_array(~self.data, self.device)
 
-    def equal(self, other: "Tensor") -> builtins.bool:
+    def equal(self, other: Tensor) -> builtins.bool:
         return self.shape == other.shape and builtins.bool((self.data == other.data).all())
 
-    def allclose(self, other: "Tensor", rtol: float = 1e-5, atol: float = 1e-8) -> builtins.bool:
+    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> builtins.bool:
         return builtins.bool(self.xp.allclose(self.data, other.data, rtol=rtol, atol=atol))
 
     # -- shape operations -------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         shape = _shape_args(shape)
         known = [s for s in shape if s != -1]
         size = int(np.prod(known)) if known else 1
@@ -533,24 +534,24 @@ class Tensor:
 
     view = reshape
 
-    def view_as(self, other: "Tensor") -> "Tensor":
+    def view_as(self, other: Tensor) -> Tensor:
         return self.reshape(other.shape)
 
-    def permute(self, *dims: Any) -> "Tensor":
+    def permute(self, *dims: Any) -> Tensor:
         dims = tuple(_normalize_dim("permute", d, self.ndim) for d in _shape_args(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} "
                              f"dimensions of a tensor of shape {self.shape}")
         return ops.Permute.apply(self, dims=dims)
 
-    def transpose(self, dim0: int, dim1: int) -> "Tensor":
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
         dims = list(range(self.ndim))
         d0, d1 = _normalize_dim("transpose", dim0, self.ndim), _normalize_dim("transpose", dim1,
                                                                               self.ndim)
         dims[d0], dims[d1] = dims[d1], dims[d0]
         return ops.Permute.apply(self, dims=tuple(dims))
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         start = _normalize_dim("flatten", start_dim, self.ndim)
@@ -560,7 +561,7 @@ class Tensor:
         middle = int(np.prod(self.shape[start:end + 1]))
         return self.reshape(self.shape[:start] + (middle,) + self.shape[end + 1:])
 
-    def squeeze(self, dim: Optional[int] = None) -> "Tensor":
+    def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
@@ -568,11 +569,11 @@ class Tensor:
         return self.reshape(tuple(s for i, s in enumerate(self.shape)
                                   if not (i in dims and s == 1)))
 
-    def unsqueeze(self, dim: int) -> "Tensor":
+    def unsqueeze(self, dim: int) -> Tensor:
         d = _normalize_dim("unsqueeze", dim, self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
-    def expand(self, *sizes: Any) -> "Tensor":
+    def expand(self, *sizes: Any) -> Tensor:
         sizes = _shape_args(sizes)
         if len(sizes) < self.ndim:
             raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
@@ -591,10 +592,10 @@ class Tensor:
             target.append(size)
         return ops.Expand.apply(self, shape=tuple(target))
 
-    def expand_as(self, other: "Tensor") -> "Tensor":
+    def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(*other.shape)
 
-    def repeat(self, *sizes: Any) -> "Tensor":
+    def repeat(self, *sizes: Any) -> Tensor:
         sizes = _shape_args(sizes)
         t = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
         # repeat = expand along a new axis next to each dimension, then merge the pairs
@@ -605,7 +606,7 @@ class Tensor:
         interleaved = t.reshape(tuple(x for size in t.shape for x in (1, size)))
         return interleaved.expand(*expanded_shape).reshape(tuple(merged_shape))
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=_array_index(index, self))
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -626,47 +627,47 @@ class Tensor:
             raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
                                "in-place operation; wrap it in tc.no_grad()")
 
-    def _inplace(self, op: str, values: Any) -> "Tensor":
+    def _inplace(self, op: str, values: Any) -> Tensor:
         self._check_inplace(op)
         values = values.data if isinstance(values, Tensor) else values
         self.data[...] = values
         return self
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         return self._inplace("zero_", 0)
 
-    def fill_(self, value: float) -> "Tensor":
+    def fill_(self, value: float) -> Tensor:
         return self._inplace("fill_", value)
 
-    def copy_(self, source: "Tensor") -> "Tensor":
+    def copy_(self, source: Tensor) -> Tensor:
         source = source.data if isinstance(source, Tensor) else self.xp.asarray(source)
         if tuple(source.shape) != self.shape:
             source = self.xp.broadcast_to(source, self.shape)
         return self._inplace("copy_", source)
 
-    def add_(self, other: Any, alpha: float = 1) -> "Tensor":
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return self._inplace("add_", self.data + alpha * other)
 
-    def sub_(self, other: Any, alpha: float = 1) -> "Tensor":
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.add_(other, alpha=-alpha)
 
-    def mul_(self, other: Any) -> "Tensor":
+    def mul_(self, other: Any) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return self._inplace("mul_", self.data * other)
 
-    def div_(self, other: Any) -> "Tensor":
+    def div_(self, other: Any) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
         return self._inplace("div_", self.data / other)
 
-    def clamp_(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
         return self._inplace("clamp_", self.xp.clip(self.data, min, max))
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         return self._inplace("uniform_", _random_array("uniform", self.shape, self.dtype,
                                                        self.device, low=a, high=b))
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         return self._inplace("normal_", _random_array("normal", self.shape, self.dtype,
                                                       self.device, loc=mean, scale=std))
 
@@ -765,7 +766,7 @@ def _infer_device(data: Any) -> Device:
     return device_of_array(data)
 
 
-def _to_array(data: Any, dtype: Optional[np.dtype], xp: Any) -> Any:
+def _to_array(data: Any, dtype: np.dtype | None, xp: Any) -> Any:
     """Copy ``data`` into a new array on the device of ``xp``, with PyTorch's default dtypes:
     Python floats become float32 and Python ints int64; arrays keep their dtype."""
     if isinstance(data, Tensor):
@@ -855,7 +856,7 @@ def empty_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
     return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def arange(start: float, end: Optional[float] = None, step: float = 1, dtype: Any = None,
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
            device: DeviceLike = None, requires_grad: builtins.bool = False) -> Tensor:
     if end is None:
         start, end = 0, start
@@ -873,7 +874,7 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: De
     return tensor(array, device=device, requires_grad=requires_grad)
 
 
-def eye(n: int, m: Optional[int] = None, dtype: Any = None, device: DeviceLike = None,
+def eye(n: int, m: int | None = None, dtype: Any = None, device: DeviceLike = None,
         requires_grad: builtins.bool = False) -> Tensor:
     array = np.eye(n, m, dtype=as_dtype(dtype) or float32)
     return tensor(array, device=device, requires_grad=requires_grad)
@@ -928,7 +929,7 @@ def randn(*size: Any, dtype: Any = None, device: DeviceLike = None,
     return _random_tensor("normal", tuple(_shape_args(size)), dtype, device, requires_grad)
 
 
-def randint(low: int, high: Optional[int] = None, size: Shape = (), dtype: Any = None,
+def randint(low: int, high: int | None = None, size: Shape = (), dtype: Any = None,
             device: DeviceLike = None) -> Tensor:
     """Integers uniform on [low, high) (``randint(high, size)`` means low = 0)."""
     if high is None:
@@ -991,7 +992,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(d) for t in tensors], dim=d)
 
 
-def split(t: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0) -> tuple:
+def split(t: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple:
     """Cut ``t`` along ``dim`` into chunks of one size, or of the listed sizes."""
     d = _normalize_dim("split", dim, t.ndim)
     length = t.shape[d]

@@ -19,8 +19,9 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import tinyconv as tc
 
@@ -43,14 +44,14 @@ class TrainConfig:
     dataset: str = "digits"
     epochs: int = 10
     batch_size: int = 32
-    lr: Optional[float] = None  # None: the optimizer's default from OPTIMIZERS
+    lr: float | None = None  # None: the optimizer's default from OPTIMIZERS
     optimizer: str = "adam"
     device: str = "cpu"
     seed: int = 0
     out: str = "runs/lenet5-digits"
     schedule: str = "cosine"  # learning rate per epoch: "cosine" (anneal to 0) or "constant"
-    data_root: Optional[str] = None  # folder with MNIST/Fashion-MNIST IDX files
-    progress: Optional[bool] = None  # None: show progress bars only on a terminal
+    data_root: str | None = None  # folder with MNIST/Fashion-MNIST IDX files
+    progress: bool | None = None  # None: show progress bars only on a terminal
 
     @property
     def learning_rate(self) -> float:
@@ -99,7 +100,7 @@ def _num_classes(dataset) -> int:
     return int(labels.max().item()) + 1
 
 
-def build_model(config: TrainConfig, image_shape: tuple, num_classes: int) -> "tc.nn.Module":
+def build_model(config: TrainConfig, image_shape: tuple, num_classes: int) -> tc.nn.Module:
     """A model from ``tc.models`` sized for the data (channels, classes, small inputs)."""
     builder = getattr(tc.models, config.model, None)
     if builder is None or not callable(builder):
@@ -111,7 +112,7 @@ def build_model(config: TrainConfig, image_shape: tuple, num_classes: int) -> "t
     return builder(num_classes=num_classes, in_channels=channels, small_input=True)
 
 
-def build_optimizer(config: TrainConfig, parameters) -> "tc.optim.Optimizer":
+def build_optimizer(config: TrainConfig, parameters) -> tc.optim.Optimizer:
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {config.optimizer!r}; choose from "
                          f"{', '.join(OPTIMIZERS)}")
@@ -130,7 +131,7 @@ def build_scheduler(config: TrainConfig, optimizer):
     raise ValueError(f"unknown schedule {config.schedule!r}; choose 'cosine' or 'constant'")
 
 
-def _progress(iterable, total: int, description: str, enabled: Optional[bool]):
+def _progress(iterable, total: int, description: str, enabled: bool | None):
     """A tqdm bar on stderr when it is a terminal (or when asked), the bare iterable otherwise."""
     if enabled is False:
         return iterable
@@ -143,7 +144,7 @@ def _progress(iterable, total: int, description: str, enabled: Optional[bool]):
 
 
 def train_one_epoch(model, loader, optimizer, description: str = "",
-                    progress: Optional[bool] = None) -> tuple[float, float]:
+                    progress: bool | None = None) -> tuple[float, float]:
     """One pass over ``loader``; returns (mean loss, accuracy) over the samples seen."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -186,7 +187,7 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, config: TrainConfig
              "generator": json.dumps(tc.default_generator().bit_generator.state)}, path)
 
 
-def plot_history(history: dict, path: Path) -> Optional[Path]:
+def plot_history(history: dict, path: Path) -> Path | None:
     """Loss and accuracy per epoch, side by side, as a PNG (None if matplotlib is missing)."""
     try:
         import matplotlib
@@ -212,7 +213,7 @@ def plot_history(history: dict, path: Path) -> Optional[Path]:
     return path
 
 
-def fit(config: TrainConfig, resume: Optional[str] = None,
+def fit(config: TrainConfig, resume: str | None = None,
         log: Callable[[str], None] = print) -> dict:
     """Train as configured; returns the history ``{"train_loss": [...], "test_acc": [...], ...}``.
 

@@ -40,10 +40,10 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.signal
-from tinyconv.kernels.contract import conv_output_size
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.kernels.contract import conv_output_size
 
 try:
     HERE = Path(__file__).resolve().parent

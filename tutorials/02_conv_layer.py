@@ -31,11 +31,11 @@
 import time
 
 import numpy as np
-from tinyconv.kernels import cpu, reference
-from tinyconv.kernels.cpu import dispatch
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.kernels import cpu, reference
+from tinyconv.kernels.cpu import dispatch
 
 tc.manual_seed(0)
 

@@ -34,10 +34,10 @@
 import types
 
 import numpy as np
-from tinyconv.kernels import reference
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.kernels import reference
 from tinyconv.signal import convolve2d, correlate2d, rot180
 from tinyconv.testing import GradcheckError, gradcheck
 

@@ -32,11 +32,11 @@ import types
 
 import numpy as np
 from hypothesis import Phase, given, settings
-from tinyconv.kernels import cpu, reference
-from tinyconv.kernels.contract import CONTRACT_FUNCTIONS, check_conv2d
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.kernels import cpu, reference
+from tinyconv.kernels.contract import CONTRACT_FUNCTIONS, check_conv2d
 from tinyconv.testing import GradcheckError, gradcheck, identities, strategies
 
 # A reproducible profile for this tutorial: the same examples on every run, no example database

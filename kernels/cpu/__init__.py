@@ -119,6 +119,7 @@ keep_freed_memory()  # no page faults on every step's fresh arrays (see its docs
 # the first GEMM, because a network without im2col layers (LeNet-5) still calls BLAS in its
 # Linear layers, and two-thread BLAS there fought the kernels' threads for the two cores.
 _limit_blas()
+from . import batch_norm  # noqa: E402  (optional fast path, not part of the contract)
 from .dispatch import (  # noqa: E402
     PLANS,
     choose_plan,
@@ -128,7 +129,6 @@ from .dispatch import (  # noqa: E402
     force_plan,
     plan_name,
 )
-from . import batch_norm  # noqa: E402  (optional fast path, not part of the contract)
 from .pool import (  # noqa: E402
     avg_pool2d_backward,
     avg_pool2d_forward,

@@ -85,13 +85,13 @@ path against the reference.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import numpy as np
 
 from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
-from . import conv as loops
 from . import batch_lanes, direct, im2col, unrolled_plan, winograd
+from . import conv as loops
 
 #: Below this ``C_in/groups · kH · kW``, the direct kernels beat im2col + GEMM.
 DIRECT_MAX_REDUCTION = 64
@@ -125,7 +125,7 @@ _forced: list = [None]
 
 
 @contextlib.contextmanager
-def force_plan(name: Optional[str]) -> Iterator[None]:
+def force_plan(name: str | None) -> Iterator[None]:
     """Use plan ``name`` for every convolution inside the block (``None``: the heuristic)."""
     if name is not None and name not in PLANS:
         raise ValueError(f"force_plan: unknown plan {name!r}; known: {sorted(PLANS)}")

@@ -27,13 +27,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._runtime import run_jobs
 from ..contract import (
     check_conv2d_grad_y,
     check_float_array,
     check_max_pool2d_backward,
     check_pool2d,
 )
+from ._runtime import run_jobs
 
 
 @njit(cache=True)

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.signal import convolve2d, correlate2d
+
 from tinyconv.kernels import reference
 from tinyconv.kernels.contract import check_pool2d, conv_output_size
 from tinyconv.testing.strategies import conv2d_cases, pool2d_cases

@@ -23,11 +23,9 @@ from hypothesis import given
 
 from tinyconv.kernels import contract, cpu
 from tinyconv.kernels.cpu import _runtime, dispatch, winograd
-
 from tinyconv.testing.strategies import ConvCase
 
 from .helpers import check_conv_against_reference, threads_always_split, winograd_cases
-
 
 # ------------------------------------------------------------------------------------------------
 # The transforms

@@ -16,17 +16,16 @@ from __future__ import annotations
 import re
 import types
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tinyconv.kernels import reference
-from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.kernels import reference
+from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
 from tinyconv.testing import gradcheck
 
 KERNEL_SETS = ["reference", "cpu"]
@@ -56,14 +55,14 @@ class ConvProblem:
 
     dims: int
     transposed: bool
-    batch: Optional[int]
+    batch: int | None
     c_in: int
     c_out: int
     groups: int
     size: tuple
     kernel: tuple
     stride: tuple
-    padding: Union[tuple, str]
+    padding: tuple | str
     dilation: tuple
     output_padding: tuple
     bias: bool
@@ -527,9 +526,8 @@ def test_use_kernels_restores_the_previous_set_even_when_the_block_raises():
 
 
 def test_the_default_cpu_kernel_set_is_numba():
-    from tinyconv.kernels import cpu
-
     from tinyconv.backend import kernels_for
+    from tinyconv.kernels import cpu
     with tc.use_kernels("cpu"):
         assert kernels_for("cpu") is cpu
     with tc.use_kernels("reference"):

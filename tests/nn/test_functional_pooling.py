@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tinyconv.kernels import reference
-from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.kernels import reference
+from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
 from tinyconv.testing import gradcheck
 
 KERNEL_SETS = ["reference", "cpu"]
@@ -68,11 +67,11 @@ def every_window_sees_input(n: int, k: int, s: int, p: int, d: int, out: int) ->
 class PoolProblem:
     kind: str                 # "max" or "avg"
     dims: int                 # 1 or 2
-    batch: Optional[int]      # None: unbatched
+    batch: int | None      # None: unbatched
     channels: int
     size: tuple
     kernel: tuple
-    stride: Optional[tuple]   # None: the default (= kernel)
+    stride: tuple | None   # None: the default (= kernel)
     padding: tuple
     dilation: tuple
     ceil_mode: bool

@@ -12,8 +12,8 @@ import pytest
 import scipy.signal
 from hypothesis import given
 from hypothesis import strategies as st
-from tinyconv.kernels import contract, cpu, reference
 
+from tinyconv.kernels import contract, cpu, reference
 from tinyconv.testing import identities
 from tinyconv.testing.identities import (
     conv_output_length,

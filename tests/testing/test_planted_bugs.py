@@ -11,9 +11,9 @@ import types
 
 import numpy as np
 import pytest
+
 from tinyconv.kernels import reference
 from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
-
 from tinyconv.testing import identities
 from tinyconv.testing.identities import pad, rot180
 

@@ -12,7 +12,7 @@ Every random choice in this package (shuffling, splitting, random transforms) ta
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def check_generator(owner: str, generator: GeneratorLike) -> None:
                     f"got {type(generator).__name__}")
 
 
-def make_generator(owner: str, generator: GeneratorLike) -> Optional[np.random.Generator]:
+def make_generator(owner: str, generator: GeneratorLike) -> np.random.Generator | None:
     """A ``numpy.random.Generator`` for ``generator``, or ``None`` meaning "the library generator".
 
     An int seed becomes a new generator *once*: an object that keeps the result (a DataLoader)
@@ -46,6 +46,6 @@ def make_generator(owner: str, generator: GeneratorLike) -> Optional[np.random.G
     return generator
 
 
-def current(generator: Optional[np.random.Generator]) -> np.random.Generator:
+def current(generator: np.random.Generator | None) -> np.random.Generator:
     """The generator to draw from now: the given one, else the library's current generator."""
     return generator if generator is not None else default_generator()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
-from typing import Any, Iterable, List, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__()")
 
-    def __add__(self, other: "Dataset") -> "ConcatDataset":
+    def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
 
 
@@ -159,7 +160,7 @@ class ConcatDataset(Dataset):
         return self.datasets[which][index - start]
 
 
-def _split_lengths(lengths: Sequence[float], total: int) -> List[int]:
+def _split_lengths(lengths: Sequence[float], total: int) -> list[int]:
     """Turn ``lengths`` (counts summing to ``total``, or fractions summing to 1) into counts.
 
     Fractions follow PyTorch: each part gets ``floor(fraction * total)`` samples and the samples
@@ -184,7 +185,7 @@ def _split_lengths(lengths: Sequence[float], total: int) -> List[int]:
 
 
 def random_split(dataset: Dataset, lengths: Sequence[float],
-                 generator: GeneratorLike = None) -> List[Subset]:
+                 generator: GeneratorLike = None) -> list[Subset]:
     """Split ``dataset`` at random into non-overlapping :class:`Subset` s of the given lengths.
 
     ``lengths`` are counts that sum to ``len(dataset)`` or fractions that sum to 1

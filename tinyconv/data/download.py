@@ -16,8 +16,9 @@ import hashlib
 import os
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -37,8 +38,8 @@ def file_digest(path: PathLike, algorithm: str = "md5") -> str:
     return digest.hexdigest()
 
 
-def download_url(url: str, path: PathLike, md5: Optional[str] = None,
-                 sha256: Optional[str] = None, timeout: float = 60.0) -> Path:
+def download_url(url: str, path: PathLike, md5: str | None = None,
+                 sha256: str | None = None, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``path`` atomically, checking ``md5`` and/or ``sha256`` (hex digests).
 
     The parent folder is created if needed. Raises :class:`ChecksumError` when a digest does not
@@ -72,7 +73,7 @@ def download_url(url: str, path: PathLike, md5: Optional[str] = None,
 
 
 def download_from_mirrors(filename: str, root: PathLike, mirrors: Sequence[str],
-                          md5: Optional[str] = None, sha256: Optional[str] = None,
+                          md5: str | None = None, sha256: str | None = None,
                           timeout: float = 60.0) -> Path:
     """Download ``filename`` into ``root`` from the first of ``mirrors`` (base URLs) that works.
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Iterator, Optional, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def default_collate(samples: Sequence[Any]) -> Any:
     return list(samples)
 
 
-def _batch_fetcher(dataset: Dataset) -> Optional[Callable[[np.ndarray], Any]]:
+def _batch_fetcher(dataset: Dataset) -> Callable[[np.ndarray], Any] | None:
     """A function ``indices -> batch`` that skips per-sample work, or ``None`` if there is none.
 
     Data sets with a ``get_batch(indices)`` method have one; a :class:`Subset` of such a data set
@@ -104,7 +105,7 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, generator: GeneratorLike = None,
-                 collate_fn: Optional[Callable[[list], Any]] = None):
+                 collate_fn: Callable[[list], Any] | None = None):
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")

@@ -20,7 +20,8 @@ Example::
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -35,7 +36,7 @@ __all__ = ["Compose", "Lambda", "ToTensor", "Normalize", "Pad", "RandomCrop",
 
 # -- arrays in, arrays out: every transform works on the raw array and re-wraps it ----------------
 
-def _unwrap(name: str, image: Any, min_ndim: int = 2) -> Tuple[Any, Callable[[Any], Any]]:
+def _unwrap(name: str, image: Any, min_ndim: int = 2) -> tuple[Any, Callable[[Any], Any]]:
     """``(array, rewrap)``: the image's array (NumPy or CuPy) and a function that turns a result
     array back into the kind of object the caller gave (a tensor on the same device, or an
     array)."""
@@ -70,7 +71,7 @@ def _array_module(array: Any):
     return cupy
 
 
-def _pair(name: str, size: Size) -> Tuple[int, int]:
+def _pair(name: str, size: Size) -> tuple[int, int]:
     """``size`` as ``(height, width)``: an int means a square."""
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         size = (int(size), int(size))
@@ -81,7 +82,7 @@ def _pair(name: str, size: Size) -> Tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _padding_amounts(name: str, padding: Union[int, Sequence[int]]) -> Tuple[int, int, int, int]:
+def _padding_amounts(name: str, padding: int | Sequence[int]) -> tuple[int, int, int, int]:
     """torchvision's padding forms as ``(left, top, right, bottom)``: ``p`` pads every side by
     ``p``; ``(a, b)`` pads left/right by ``a`` and top/bottom by ``b``; ``(l, t, r, b)`` as is."""
     if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
@@ -106,7 +107,7 @@ _PADDING_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect",
 
 # -- functional forms --------------------------------------------------------------------------
 
-def pad(array: Any, padding: Union[int, Sequence[int]], fill: float = 0,
+def pad(array: Any, padding: int | Sequence[int], fill: float = 0,
         padding_mode: str = "constant") -> Any:
     """Pad the last two axes (H, W) of an array of shape ``(..., H, W)``.
 
@@ -270,7 +271,7 @@ class Pad:
     A ``(C, H, W)`` image becomes ``(C, top + H + bottom, left + W + right)``.
     """
 
-    def __init__(self, padding: Union[int, Sequence[int]], fill: float = 0,
+    def __init__(self, padding: int | Sequence[int], fill: float = 0,
                  padding_mode: str = "constant"):
         _padding_amounts("Pad", padding)  # validate now, not at the first sample
         if padding_mode not in _PADDING_MODES:
@@ -295,7 +296,7 @@ class RandomCrop:
     A ``(C, H, W)`` image becomes ``(C, size_h, size_w)``.
     """
 
-    def __init__(self, size: Size, padding: Union[None, int, Sequence[int]] = None,
+    def __init__(self, size: Size, padding: None | int | Sequence[int] = None,
                  pad_if_needed: bool = False, fill: float = 0, padding_mode: str = "constant",
                  generator: GeneratorLike = None):
         self.size = _pair("RandomCrop", size)
@@ -359,11 +360,11 @@ class Resize:
         if isinstance(size, numbers.Integral) and not isinstance(size, bool):
             if size <= 0:
                 raise ValueError(f"Resize: size must be positive, got {size}")
-            self.size: Union[int, Tuple[int, int]] = int(size)
+            self.size: int | tuple[int, int] = int(size)
         else:
             self.size = _pair("Resize", size)
 
-    def output_size(self, height: int, width: int) -> Tuple[int, int]:
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
         """The ``(height, width)`` an image of ``height × width`` is resized to."""
         if isinstance(self.size, tuple):
             return self.size

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from tinyconv import nn
 
 
 def init_relu_network_(model: nn.Module, conv_mode: str = "fan_out",
-                       linear_std: Optional[float] = None,
+                       linear_std: float | None = None,
                        zero_linear_bias: bool = False) -> nn.Module:
     """He (Kaiming) normal weights for every convolution (gain sqrt(2), for ReLU) with zero
     biases, BatchNorm starting as the identity (γ = 1, β = 0), and optionally N(0, linear_std²)

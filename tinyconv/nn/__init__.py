@@ -3,10 +3,24 @@
 from tinyconv.nn import functional, init
 from tinyconv.nn.activation import LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from tinyconv.nn.container import ModuleDict, ModuleList, Sequential
-from tinyconv.nn.layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d,
-                                BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvTranspose2d,
-                                Dropout, Dropout2d, Flatten, Identity, Linear, MaxPool1d,
-                                MaxPool2d)
+from tinyconv.nn.layers import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Dropout2d,
+    Flatten,
+    Identity,
+    Linear,
+    MaxPool1d,
+    MaxPool2d,
+)
 from tinyconv.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from tinyconv.nn.module import Module
 from tinyconv.nn.parameter import Parameter

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import tinyconv.nn.functional as F
 from tinyconv.nn.module import Module
 from tinyconv.tensor import Tensor
@@ -58,7 +56,7 @@ class Tanh(Module):
 class Softmax(Module):
     """Turns scores along ``dim`` into probabilities that sum to 1."""
 
-    def __init__(self, dim: Optional[int] = None):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Mapping, Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from tinyconv.nn.module import Module
 
@@ -35,7 +36,7 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[Module, "Sequential"]:
+    def __getitem__(self, index: int | slice) -> Module | Sequential:
         items = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
@@ -45,7 +46,7 @@ class Sequential(Module):
         name = list(self._modules)[_checked_index(index, len(self), "Sequential")]
         setattr(self, name, module)
 
-    def append(self, module: Module) -> "Sequential":
+    def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
 
@@ -69,7 +70,7 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[Module, "ModuleList"]:
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
         values = list(self._modules.values())
         if isinstance(index, slice):
             return ModuleList(values[index])
@@ -78,11 +79,11 @@ class ModuleList(Module):
     def __setitem__(self, index: int, module: Module) -> None:
         self.add_module(str(_checked_index(index, len(self), "ModuleList")), module)
 
-    def append(self, module: Module) -> "ModuleList":
+    def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self.append(module)
         return self
@@ -101,7 +102,7 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """A dict of modules whose parameters are registered, in insertion order."""
 
-    def __init__(self, modules: Union[Mapping[str, Module], Iterable, None] = None):
+    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None):
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -135,7 +136,7 @@ class ModuleDict(Module):
     def values(self):
         return self._modules.values()
 
-    def update(self, modules: Union[Mapping[str, Module], Iterable]) -> None:
+    def update(self, modules: Mapping[str, Module] | Iterable) -> None:
         pairs = modules.items() if isinstance(modules, Mapping) else modules
         for key, module in pairs:
             self.add_module(key, module)

@@ -7,7 +7,7 @@ i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and biases U(-1/sqrt(fan_in), 1/sqrt(fa
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import tinyconv.nn.functional as F
 from tinyconv.nn import init
@@ -23,7 +23,7 @@ def _new_parameter(shape: tuple, dtype: Any, device: Any) -> Parameter:
     return Parameter(empty(shape, dtype=as_dtype(dtype) or "float32", device=device))
 
 
-def _reset_linear_like(weight: Parameter, bias: Optional[Parameter]) -> None:
+def _reset_linear_like(weight: Parameter, bias: Parameter | None) -> None:
     """PyTorch's default for Linear and Conv layers."""
     init.kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
@@ -72,7 +72,7 @@ class _ConvNd(Module):
     dims = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
-                 stride: IntOrPair = 1, padding: Union[IntOrPair, str] = 0,
+                 stride: IntOrPair = 1, padding: IntOrPair | str = 0,
                  dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None,
                  output_padding: IntOrPair = 0):
@@ -165,7 +165,7 @@ class ConvTranspose2d(_ConvNd):
 class MaxPool2d(Module):
     """Maximum over each window: keeps the strongest response, shrinks the map."""
 
-    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                  padding: IntOrPair = 0, dilation: IntOrPair = 1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__()
@@ -190,7 +190,7 @@ class MaxPool1d(MaxPool2d):
 class AvgPool2d(Module):
     """Mean over each window."""
 
-    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                  padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
@@ -214,7 +214,7 @@ class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed output size; ``AdaptiveAvgPool2d(1)`` is global average
     pooling."""
 
-    def __init__(self, output_size: Union[int, tuple]):
+    def __init__(self, output_size: int | tuple):
         super().__init__()
         self.output_size = output_size
 
@@ -228,7 +228,7 @@ class AdaptiveAvgPool2d(Module):
 class AdaptiveMaxPool2d(Module):
     """Max pooling to a fixed output size."""
 
-    def __init__(self, output_size: Union[int, tuple], return_indices: bool = False):
+    def __init__(self, output_size: int | tuple, return_indices: bool = False):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
@@ -245,7 +245,7 @@ class _BatchNorm(Module):
     expected_ranks: tuple = ()
     layout = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
                  dtype: Any = None):
         super().__init__()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import tinyconv.nn.functional as F
 from tinyconv.nn.module import Module
 from tinyconv.tensor import Tensor
@@ -13,7 +11,7 @@ class CrossEntropyLoss(Module):
     """Softmax + negative log-likelihood of the target class: ``input: (N, C)`` scores,
     ``target: (N,)`` class indices."""
 
-    def __init__(self, weight: Optional[Tensor] = None, ignore_index: int = -100,
+    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__()
         self.weight, self.ignore_index = weight, ignore_index
@@ -27,7 +25,7 @@ class CrossEntropyLoss(Module):
 class NLLLoss(Module):
     """Negative log-likelihood given log-probabilities ``input: (N, C)``."""
 
-    def __init__(self, weight: Optional[Tensor] = None, ignore_index: int = -100,
+    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean"):
         super().__init__()
         self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
@@ -51,7 +49,7 @@ class MSELoss(Module):
 class BCELoss(Module):
     """Binary cross-entropy on probabilities in [0, 1]."""
 
-    def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean"):
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean"):
         super().__init__()
         self.weight, self.reduction = weight, reduction
 
@@ -62,8 +60,8 @@ class BCELoss(Module):
 class BCEWithLogitsLoss(Module):
     """Sigmoid + binary cross-entropy in one numerically stable step."""
 
-    def __init__(self, weight: Optional[Tensor] = None, reduction: str = "mean",
-                 pos_weight: Optional[Tensor] = None):
+    def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
+                 pos_weight: Tensor | None = None):
         super().__init__()
         self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight
 

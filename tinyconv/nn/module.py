@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tinyconv.nn.parameter import Parameter
 from tinyconv.tensor import Tensor, as_dtype, is_floating_dtype
@@ -93,13 +94,13 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
                             f"{type(param).__name__}")
         self._parameters[name] = param
 
-    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register state that is saved in ``state_dict`` (when persistent) but not learned."""
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got "
@@ -111,7 +112,7 @@ class Module:
         else:
             self._non_persistent_buffers.add(name)
 
-    def add_module(self, name: str, module: Optional["Module"]) -> None:
+    def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
         self._modules[name] = module
@@ -139,8 +140,8 @@ class Module:
         return RemovableHandle(self._forward_hooks, key)
 
     # -- walking the tree -------------------------------------------------------------------
-    def named_modules(self, prefix: str = "", memo: Optional[set] = None
-                      ) -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", memo: set | None = None
+                      ) -> Iterator[tuple[str, Module]]:
         """Every module in the tree (this one first), each once, with its dotted path."""
         memo = set() if memo is None else memo
         if id(self) in memo:
@@ -151,18 +152,18 @@ class Module:
             if child is not None:
                 yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen = set()
         for name, child in self._modules.items():
             if child is not None and id(child) not in seen:
                 seen.add(id(child))
                 yield name, child
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for _, child in self.named_children():
             yield child
 
@@ -193,16 +194,16 @@ class Module:
             yield buffer
 
     # -- modes and gradients ----------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active, BatchNorm uses batch statistics); returns self."""
         for module in self.modules():
             object.__setattr__(module, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Freeze (False) or unfreeze (True) every parameter of this module, e.g. for transfer
         learning: ``model.requires_grad_(False); model.fc.requires_grad_(True)``."""
         for param in self.parameters():
@@ -216,7 +217,7 @@ class Module:
             else:
                 param.grad.data[...] = 0
 
-    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every submodule (children first) and on self; returns self."""
         for child in self.children():
             child.apply(fn)
@@ -224,7 +225,7 @@ class Module:
         return self
 
     # -- moving -----------------------------------------------------------------------------
-    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> "Module":
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
         """Move/convert every parameter and buffer in place (Parameters keep their identity, so
         an optimizer built before still sees them). Only floating tensors change dtype."""
         for arg in args:
@@ -248,20 +249,20 @@ class Module:
                     convert(value)
         return self
 
-    def float(self) -> "Module":
+    def float(self) -> Module:
         return self.to(dtype="float32")
 
-    def double(self) -> "Module":
+    def double(self) -> Module:
         return self.to(dtype="float64")
 
-    def cpu(self) -> "Module":
+    def cpu(self) -> Module:
         return self.to(device="cpu")
 
-    def cuda(self) -> "Module":
+    def cuda(self) -> Module:
         return self.to(device="cuda")
 
     # -- saving -----------------------------------------------------------------------------
-    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """All parameters and persistent buffers by dotted name (tensors share memory with the
         module; ``keep_vars=False`` detaches them from the graph)."""
         state: OrderedDict[str, Tensor] = OrderedDict()

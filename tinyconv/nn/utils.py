@@ -12,7 +12,8 @@ place::
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Union
+from collections.abc import Iterable
+from typing import Any, Union
 
 from tinyconv.tensor import Tensor, tensor
 

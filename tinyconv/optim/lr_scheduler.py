@@ -17,7 +17,6 @@ Epoch-based schedulers (:class:`StepLR`, :class:`CosineAnnealingLR`) count epoch
 from __future__ import annotations
 
 import math
-from typing import Union
 
 from tinyconv.optim.optimizer import Optimizer
 
@@ -136,7 +135,7 @@ class ReduceLROnPlateau:
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
-                 cooldown: int = 0, min_lr: Union[float, list[float]] = 0, eps: float = 1e-8):
+                 cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8):
         _check_optimizer(optimizer)
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")

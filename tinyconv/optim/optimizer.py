@@ -22,7 +22,8 @@ through the groups in order), and the state arrays are NumPy arrays::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Union
 
 import numpy as np
 
@@ -138,7 +139,7 @@ class Optimizer:
                 else:
                     param.grad.data[...] = 0
 
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient, once; returns ``closure()`` if given.
 
         ``closure`` re-evaluates the model and returns the loss (it should call ``zero_grad``

@@ -440,7 +440,7 @@ class ConvCase:
 
     @classmethod
     def from_arrays(cls, x: np.ndarray, w: np.ndarray, grad_y: np.ndarray, stride: Pair,
-                    padding: Padding4, dilation: Pair, groups: int) -> "ConvCase":
+                    padding: Padding4, dilation: Pair, groups: int) -> ConvCase:
         """A hand-made case (a regression, a size no strategy draws): the config is read off
         the arrays' shapes and the options."""
         n, c_in, height, width = x.shape

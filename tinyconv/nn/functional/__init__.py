@@ -6,16 +6,42 @@ written with tensor operations (backward rules in ``tinyconv.ops``), except wher
 softmax, the binary cross-entropies).
 """
 
-from tinyconv.nn.functional.activation import (gelu, hardtanh, leaky_relu, log_softmax, relu,
-                                               relu6, sigmoid, softmax, tanh)
-from tinyconv.nn.functional.conv import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,
-                                         conv_transpose_output_size)
+from tinyconv.nn.functional.activation import (
+                                               gelu,
+                                               hardtanh,
+                                               leaky_relu,
+                                               log_softmax,
+                                               relu,
+                                               relu6,
+                                               sigmoid,
+                                               softmax,
+                                               tanh,
+)
+from tinyconv.nn.functional.conv import (
+                                               conv1d,
+                                               conv2d,
+                                               conv_transpose1d,
+                                               conv_transpose2d,
+                                               conv_transpose_output_size,
+)
 from tinyconv.nn.functional.dropout import dropout, dropout2d
 from tinyconv.nn.functional.linear import linear
-from tinyconv.nn.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
-                                         cross_entropy, mse_loss, nll_loss)
+from tinyconv.nn.functional.loss import (
+                                               binary_cross_entropy,
+                                               binary_cross_entropy_with_logits,
+                                               cross_entropy,
+                                               mse_loss,
+                                               nll_loss,
+)
 from tinyconv.nn.functional.normalization import batch_norm, layer_norm
-from tinyconv.nn.functional.pooling import (adaptive_avg_pool2d, adaptive_max_pool2d,
-                                            adaptive_windows, avg_pool1d, avg_pool2d,
-                                            global_avg_pool2d, max_pool1d, max_pool2d)
+from tinyconv.nn.functional.pooling import (
+                                               adaptive_avg_pool2d,
+                                               adaptive_max_pool2d,
+                                               adaptive_windows,
+                                               avg_pool1d,
+                                               avg_pool2d,
+                                               global_avg_pool2d,
+                                               max_pool1d,
+                                               max_pool2d,
+)
 from tinyconv.tensor import pad

@@ -8,7 +8,8 @@ what the kernel contract cannot see (dtypes, devices, ranks of the user's tensor
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tinyconv.kernels.contract import KERNEL_DTYPES
 from tinyconv.tensor import Tensor, check_same_device

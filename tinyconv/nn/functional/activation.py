@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 from tinyconv.autograd import Function
 from tinyconv.tensor import Tensor, _normalize_dim, as_dtype, is_floating_dtype
@@ -240,7 +240,7 @@ class LogSoftmaxFunction(Function):
         return grad - self.xp.exp(y) * grad.sum(axis=self.axis, keepdims=True)
 
 
-def _softmax_axis(op: str, input: Tensor, dim: Optional[int]) -> int:
+def _softmax_axis(op: str, input: Tensor, dim: int | None) -> int:
     if dim is None:
         # PyTorch's legacy choice when no dim is given: 0 for 0-, 1- and 3-D inputs, else 1.
         warnings.warn(f"{op}: implicit dimension choice is deprecated; pass dim=... "
@@ -249,7 +249,7 @@ def _softmax_axis(op: str, input: Tensor, dim: Optional[int]) -> int:
     return _normalize_dim(op, dim, input.ndim)
 
 
-def _softmax_like(function: type, input: Tensor, dim: Optional[int], dtype: Any) -> Tensor:
+def _softmax_like(function: type, input: Tensor, dim: int | None, dtype: Any) -> Tensor:
     op = function.name
     _check_float_input(op, input)
     if dtype is not None:
@@ -260,7 +260,7 @@ def _softmax_like(function: type, input: Tensor, dim: Optional[int], dtype: Any)
     return function.apply(input, axis=axis)
 
 
-def softmax(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """Scores to probabilities along ``dim``: ``e^(x_i) / Σ_j e^(x_j)``; every slice along ``dim``
     is positive and sums to 1. Stable for any logits (the maximum is subtracted first).
 
@@ -269,7 +269,7 @@ def softmax(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tens
     return _softmax_like(SoftmaxFunction, input, dim, dtype)
 
 
-def log_softmax(input: Tensor, dim: Optional[int] = None, dtype: Any = None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """``log(softmax(x))`` along ``dim``, computed as ``x - logsumexp(x)`` so it stays finite and
     accurate where the softmax underflows to 0 (pairs with :func:`nll_loss`)."""
     return _softmax_like(LogSoftmaxFunction, input, dim, dtype)

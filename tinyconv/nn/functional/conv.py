@@ -14,14 +14,20 @@ A transposed convolution is the adjoint of a convolution, so its forward is
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 from tinyconv.autograd import Function
 from tinyconv.backend import kernels_for
 from tinyconv.kernels.contract import check_conv2d
-from tinyconv.nn.functional._args import (check_float_tensors, check_non_negative,
-                                          check_positive, check_rank, conv_padding,
-                                          symmetric_padding, to_tuple)
+from tinyconv.nn.functional._args import (
+    check_float_tensors,
+    check_non_negative,
+    check_positive,
+    check_rank,
+    conv_padding,
+    symmetric_padding,
+    to_tuple,
+)
 from tinyconv.tensor import Tensor
 
 IntOrPair = Union[int, tuple]
@@ -94,14 +100,14 @@ def _batched(op: str, input: Tensor, batched_rank: int) -> tuple[Tensor, bool]:
     return input, False
 
 
-def _check_bias(op: str, bias: Optional[Tensor], channels: int) -> None:
+def _check_bias(op: str, bias: Tensor | None, channels: int) -> None:
     if bias is not None and bias.shape != (channels,):
         raise ValueError(f"{op}: bias must have shape ({channels},) (one value per output "
                          f"channel), got {bias.shape}")
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
-           padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1) -> Tensor:
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
+           padding: IntOrPair | str = 0, dilation: IntOrPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning library).
 
     ``input: (N, C_in, H, W)`` or unbatched ``(C_in, H, W)``;
@@ -113,8 +119,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
     return _conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
-def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor], stride: IntOrPair,
-            padding: Union[IntOrPair, str], dilation: IntOrPair, groups: int) -> Tensor:
+def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrPair,
+            padding: IntOrPair | str, dilation: IntOrPair, groups: int) -> Tensor:
     """``conv2d``, with errors reported under ``op`` (``conv1d`` delegates here)."""
     check_float_tensors(op, input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (3, 4), "(N, C_in, H, W) or (C_in, H, W)")
@@ -133,8 +139,8 @@ def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor], stri
     return y.squeeze(0) if unbatched else y
 
 
-def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: int = 1,
-           padding: Union[int, str] = 0, dilation: int = 1, groups: int = 1) -> Tensor:
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+           padding: int | str = 0, dilation: int = 1, groups: int = 1) -> Tensor:
     """1-D convolution: ``input: (N, C_in, L)`` or ``(C_in, L)``, ``weight: (C_out, C_in/groups,
     k)``; computed as a 2-D convolution of height 1."""
     op = "conv1d"
@@ -161,7 +167,7 @@ def conv_transpose_output_size(n: int, k: int, stride: int, padding: int, output
     return (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
                      stride: IntOrPair = 1, padding: IntOrPair = 0,
                      output_padding: IntOrPair = 0, groups: int = 1,
                      dilation: IntOrPair = 1) -> Tensor:
@@ -176,7 +182,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
                              output_padding, groups, dilation)
 
 
-def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Optional[Tensor],
+def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None,
                       stride: IntOrPair, padding: IntOrPair, output_padding: IntOrPair,
                       groups: int, dilation: IntOrPair) -> Tensor:
     """``conv_transpose2d``, with errors reported under ``op`` (``conv_transpose1d`` delegates
@@ -228,7 +234,7 @@ def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Optional[Ten
     return y.squeeze(0) if unbatched else y
 
 
-def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
                      stride: int = 1, padding: int = 0, output_padding: int = 0, groups: int = 1,
                      dilation: int = 1) -> Tensor:
     """1-D transposed convolution: ``input: (N, C_in, L)``, ``weight: (C_in, C_out/groups, k)``."""

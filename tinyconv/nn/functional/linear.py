@@ -12,8 +12,6 @@ Leading dimensions ``*`` of ``x: (*, in)`` are flattened into M and restored aft
 
 from __future__ import annotations
 
-from typing import Optional
-
 from tinyconv.autograd import Function
 from tinyconv.nn.functional._args import check_float_tensors
 from tinyconv.tensor import Tensor
@@ -41,7 +39,7 @@ class LinearFunction(Function):
         return grad_x, grad_weight, grad_bias
 
 
-def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``.
 
     ``input: (*, in_features)`` (any number of leading dimensions, or none),

@@ -13,7 +13,7 @@ what composing clamped logs or ``|x|`` would give.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:
                          f"mismatch there is almost always a bug)")
 
 
-def _check_broadcasts_to(op: str, name: str, t: Optional[Tensor], shape: tuple) -> None:
+def _check_broadcasts_to(op: str, name: str, t: Tensor | None, shape: tuple) -> None:
     if t is None:
         return
     try:
@@ -82,7 +82,7 @@ def _mean_over_weight(losses: Tensor, total_weight: float) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _class_index_targets(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor],
+def _class_index_targets(op: str, input: Tensor, target: Tensor, weight: Tensor | None,
                          ignore_index: int) -> tuple:
     """Check ``target`` as class indices for ``input`` and return ``(input, target, unbatched)``
     with an unbatched ``(C,)`` / 0-d pair turned into a batch of one."""
@@ -122,7 +122,7 @@ def _class_index_targets(op: str, input: Tensor, target: Tensor, weight: Optiona
     return input, target, unbatched
 
 
-def _target_weights(input: Tensor, target: Tensor, weight: Optional[Tensor],
+def _target_weights(input: Tensor, target: Tensor, weight: Tensor | None,
                     ignore_index: int) -> tuple:
     """``(indices, weights)``: the target classes with ignored ones replaced by class 0 (so
     they can index safely), and each element's weight ``w[target]``, 0 where ignored."""
@@ -141,7 +141,7 @@ def _pick_classes(log_probs: Tensor, indices: Any) -> Tensor:
     return picked.squeeze(1)
 
 
-def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood: ``loss_n = -w[t_n] · input[n, t_n]`` for log-probabilities
     ``input: (N, C)`` (e.g. from :func:`log_softmax`) and class indices ``target: (N,)``.
@@ -174,7 +174,7 @@ def _check_label_smoothing(op: str, label_smoothing: Any) -> float:
     return float(label_smoothing)
 
 
-def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy between scores ``input: (N, C)`` and targets.
@@ -228,7 +228,7 @@ def _along_class_dim(weight: Tensor, ndim: int) -> Tensor:
 
 
 def _cross_entropy_with_probabilities(op: str, input: Tensor, target: Tensor,
-                                      weight: Optional[Tensor], reduction: str,
+                                      weight: Tensor | None, reduction: str,
                                       smoothing: float) -> Tensor:
     check_float_tensors(op, input=input, target=target)
     batched = input.unsqueeze(0) if input.ndim == 1 else input
@@ -303,7 +303,7 @@ class BinaryCrossEntropyFunction(Function):
         return grad_p, grad_t
 
 
-def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
     """``-w · (t log p + (1 - t) log(1 - p))`` for probabilities ``input`` in [0, 1] and
     targets of the same shape (any); each log is clamped at -100 (as PyTorch), so a confident
@@ -367,8 +367,8 @@ class BinaryCrossEntropyWithLogitsFunction(Function):
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
-                                     weight: Optional[Tensor] = None, reduction: str = "mean",
-                                     pos_weight: Optional[Tensor] = None) -> Tensor:
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
     """``binary_cross_entropy(sigmoid(input), target)`` in one numerically stable step.
 
     ``input``: raw scores (logits), any shape; ``target``: the same shape, values in [0, 1].

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 from tinyconv.autograd import Function, no_grad
 from tinyconv.backend import kernels_for
@@ -115,14 +115,14 @@ def _channel_sum(a3):
     return a3.sum(axis=2).sum(axis=0)
 
 
-def _check_channel_vector(op: str, name: str, t: Optional[Tensor], channels: int) -> None:
+def _check_channel_vector(op: str, name: str, t: Tensor | None, channels: int) -> None:
     if t is not None and t.shape != (channels,):
         raise ValueError(f"{op}: {name} must have shape ({channels},) (one value per channel of "
                          f"the input's dimension 1), got {t.shape}")
 
 
-def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],
-               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise each channel (dimension 1) to mean 0 and variance 1, then scale and shift.
 
@@ -190,8 +190,8 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     return output
 
 
-def layer_norm(input: Tensor, normalized_shape: Union[int, Sequence[int]],
-               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None,
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
+               weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Normalise each sample over its last dimensions ``normalized_shape`` to mean 0 and
     (biased) variance 1, then scale by ``weight`` and shift by ``bias`` (both of shape

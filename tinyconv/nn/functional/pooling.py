@@ -9,15 +9,19 @@ size) is built from tensor ops, because its windows differ in size.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 
 from tinyconv.autograd import Function
 from tinyconv.backend import kernels_for
 from tinyconv.kernels.contract import check_pool2d
-from tinyconv.nn.functional._args import (check_float_tensors, check_rank, symmetric_padding,
-                                          to_tuple)
+from tinyconv.nn.functional._args import (
+    check_float_tensors,
+    check_rank,
+    symmetric_padding,
+    to_tuple,
+)
 from tinyconv.tensor import Tensor, stack
 
 IntOrPair = Union[int, tuple]
@@ -64,7 +68,7 @@ def _as_batched(input: Tensor) -> tuple[Tensor, bool]:
     return (input.unsqueeze(0), True) if input.ndim == 3 else (input, False)
 
 
-def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
                return_indices: bool = False):
     """Maximum over ``kernel_size`` windows. ``input: (N, C, H, W)`` or ``(C, H, W)``.
@@ -76,7 +80,7 @@ def max_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair
                        return_indices)
 
 
-def _max_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+def _max_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None,
                 padding: IntOrPair, dilation: IntOrPair, ceil_mode: bool, return_indices: bool):
     """``max_pool2d``, with errors reported under ``op`` (``max_pool1d`` delegates here)."""
     check_float_tensors(op, input=input)
@@ -94,7 +98,7 @@ def _max_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: Optional
     return (y, indices) if return_indices else y
 
 
-def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
+def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                padding: IntOrPair = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """Mean over ``kernel_size`` windows. ``input: (N, C, H, W)`` or ``(C, H, W)``.
@@ -106,7 +110,7 @@ def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair
                        count_include_pad)
 
 
-def _avg_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+def _avg_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None,
                 padding: IntOrPair, ceil_mode: bool, count_include_pad: bool) -> Tensor:
     """``avg_pool2d``, with errors reported under ``op`` (``avg_pool1d`` delegates here)."""
     check_float_tensors(op, input=input)
@@ -130,7 +134,7 @@ def _pool1d_as_2d(op: str, input: Tensor) -> tuple[Tensor, bool]:
     return x.unsqueeze(2), unbatched
 
 
-def max_pool1d(input: Tensor, kernel_size: int, stride: Optional[int] = None, padding: int = 0,
+def max_pool1d(input: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0,
                dilation: int = 1, ceil_mode: bool = False, return_indices: bool = False):
     """1-D max pooling over ``input: (N, C, L)`` or ``(C, L)`` (2-D pooling with height 1)."""
     op = "max_pool1d"
@@ -144,7 +148,7 @@ def max_pool1d(input: Tensor, kernel_size: int, stride: Optional[int] = None, pa
     return (y, indices) if return_indices else y
 
 
-def avg_pool1d(input: Tensor, kernel_size: int, stride: Optional[int] = None, padding: int = 0,
+def avg_pool1d(input: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0,
                ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over ``input: (N, C, L)`` or ``(C, L)``."""
     op = "avg_pool1d"
