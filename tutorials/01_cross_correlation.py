@@ -311,7 +311,7 @@ magnitude = np.hypot(responses["sobel_x"], responses["sobel_y"])
 fig, axes = plt.subplots(1, 5, figsize=(15, 3.2))
 panels = [("digit " + str(int(label)), img.numpy())] + list(responses.items()) + \
          [("|gradient|", magnitude)]
-for ax, (title, picture) in zip(axes, panels):
+for ax, (title, picture) in zip(axes, panels, strict=False):
     ax.imshow(picture, cmap="gray")
     ax.set_title(title)
     ax.axis("off")

@@ -170,7 +170,8 @@ y = F.conv2d(x, w, **options)
 delta = tc.randn(*y.shape, dtype=tc.float64)
 (y * delta).sum().backward()
 
-args = ((2, 1), (1, 1, 0, 0), (1, 2), 2)   # contract form: padding per side (top, bottom, left, right)
+# contract form: padding per side (top, bottom, left, right)
+args = ((2, 1), (1, 1, 0, 0), (1, 2), 2)
 gx = reference.conv2d_backward_input(delta.numpy(), w.detach().numpy(), x.shape, *args)
 gw = reference.conv2d_backward_weight(x.detach().numpy(), delta.numpy(), w.shape, *args)
 assert close(gx, x.grad) and close(gw, w.grad)
@@ -182,7 +183,7 @@ assert close(gx, x.grad) and close(gw, w.grad)
 # both would go unnoticed. **Finite differences** need no formula at all: nudge one input
 # element by ±ε, re-run the forward pass, and measure
 #
-# $$ \frac{\partial L}{\partial x_i} \approx \frac{L(x + \varepsilon e_i) - L(x - \varepsilon e_i)}{2\varepsilon} $$
+# $$ \frac{\partial L}{\partial x_i} \approx \frac{L(x+\epsilon e_i) - L(x-\epsilon e_i)}{2\epsilon} $$
 #
 # `tc.testing.gradcheck` does this for every element (float64 is required: in float32 the
 # rounding error swamps the tiny differences).

@@ -181,7 +181,8 @@ restored.load_state_dict(tc.load(path))
 print("after loading:", f"{evaluate(restored, test_set):.1%}")
 
 assert evaluate(restored, test_set) == final_accuracy
-for (name, a), (_, b) in zip(model.state_dict().items(), restored.state_dict().items()):
+pairs = zip(model.state_dict().items(), restored.state_dict().items(), strict=True)
+for (name, a), (_, b) in pairs:
     assert np.array_equal(a.numpy(), b.numpy()), name
 
 # %% [markdown]

@@ -26,7 +26,8 @@ PUBLISHED = [
                                  "classifier.6.weight"]),
     # init_weights=False only skips VGG's second random fill of 130 M weights (torchvision's
     # re-initialisation), to save time: the architecture, and the count, are the default one
-    ("vgg11", {"init_weights": False}, 132_863_336, ["features.0.weight", "features.18.weight", "classifier.6.bias"]),
+    ("vgg11", {"init_weights": False}, 132_863_336,
+     ["features.0.weight", "features.18.weight", "classifier.6.bias"]),
     ("vgg16", {"init_weights": False}, 138_357_544, ["features.28.weight", "classifier.0.weight"]),
     ("resnet18", {}, 11_689_512, ["conv1.weight", "bn1.running_var", "layer1.0.conv2.weight",
                                   "layer2.0.downsample.0.weight", "layer2.0.downsample.1.bias",
@@ -91,7 +92,7 @@ def test_lenet5_layers_are_the_classic_ones():
     f, c = model.features, model.classifier
     assert (f.conv1.in_channels, f.conv1.out_channels, f.conv1.kernel_size) == (1, 6, (5, 5))
     assert (f.conv2.in_channels, f.conv2.out_channels, f.conv2.kernel_size) == (6, 16, (5, 5))
-    assert [(l.in_features, l.out_features) for l in (c.fc1, c.fc2, c.fc3)] == \
+    assert [(layer.in_features, layer.out_features) for layer in (c.fc1, c.fc2, c.fc3)] == \
         [(400, 120), (120, 84), (84, 10)]
     # the parameter count does not depend on the activation or the pooling chosen
     assert count(models.lenet5(activation="tanh", pooling="avg")) == 61_706

@@ -130,7 +130,7 @@ def test_fused_cpu_passes_match_the_array_module_code(shape, dtype, transposed, 
             results[kernels] = [y.detach().numpy()] + [t.grad.numpy() for t in tensors] + \
                 [r.numpy() for r in running]
     rtol = 1e-4 if dtype == "float32" else 1e-10
-    for fused, plain in zip(results["cpu"], results["reference"]):
+    for fused, plain in zip(results["cpu"], results["reference"], strict=False):
         assert fused.dtype == plain.dtype == np.dtype(dtype)
         scale = max(1.0, float(np.abs(plain).max()))
         np.testing.assert_allclose(fused, plain, rtol=rtol, atol=rtol * scale)
@@ -244,5 +244,5 @@ def test_layer_norm_matches_pytorch(torch, normalized_shape, affine):
         values.append(y.detach().numpy())
         grads.append([leaf.grad.numpy() for leaf in leaves[:3 if affine else 1]])
     np.testing.assert_allclose(values[0], values[1], rtol=1e-10, atol=1e-10)
-    for mine, reference in zip(*grads):
+    for mine, reference in zip(*grads, strict=False):
         np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-10)

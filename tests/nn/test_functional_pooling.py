@@ -89,8 +89,8 @@ class PoolProblem:
     @property
     def expected_out_shape(self) -> tuple:
         stride = self.stride or self.kernel
-        sizes = tuple(expected_pool_size(*args, self.ceil_mode) for args in
-                      zip(self.size, self.kernel, stride, self.padding, self.dilation))
+        per_axis = zip(self.size, self.kernel, stride, self.padding, self.dilation, strict=True)
+        sizes = tuple(expected_pool_size(*args, self.ceil_mode) for args in per_axis)
         return ((self.batch,) if self.batch else ()) + (self.channels,) + sizes
 
     def _arg(self, value):
@@ -344,7 +344,7 @@ def test_reference_and_cpu_kernels_agree(problem):
             y = getattr(F, problem.name)(x, **problem.kwargs)
             (y * y).sum().backward()
         results.append((y.detach().numpy(), x.grad.numpy()))
-    for ours, theirs in zip(*results):
+    for ours, theirs in zip(*results, strict=False):
         assert_close(ours, theirs, 1e-12)
 
 

@@ -93,7 +93,8 @@ def freeze_all_but(model: nn.Module, head_names: str | Sequence[str] | None = No
     for name in head_names:
         if name not in known:
             raise ValueError(f"freeze_all_but: {type(model).__name__} has no submodule "
-                             f"{name!r}; top-level modules: {[n for n, _ in model.named_children()]}")
+                             f"{name!r}; top-level modules: "
+                             f"{[n for n, _ in model.named_children()]}")
 
     def in_head(dotted: str) -> bool:
         return any(dotted == h or dotted.startswith(h + ".") for h in head_names)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, Union
+from typing import Any
 
 from tinyconv.tensor import Tensor, tensor
 
-TensorOrTensors = Union[Tensor, Iterable[Tensor]]
+TensorOrTensors = Tensor | Iterable[Tensor]
 
 
 def _gradients(parameters: TensorOrTensors) -> list[Tensor]:
