@@ -183,7 +183,7 @@ assert close(gx, x.grad) and close(gw, w.grad)
 # both would go unnoticed. **Finite differences** need no formula at all: nudge one input
 # element by ±ε, re-run the forward pass, and measure
 #
-# $$ \frac{\partial L}{\partial x_i} \approx \frac{L(x+\epsilon e_i) - L(x-\epsilon e_i)}{2\epsilon} $$
+# $$\frac{\partial L}{\partial x_i}\approx\frac{L(x+\epsilon e_i)-L(x-\epsilon e_i)}{2\epsilon}$$
 #
 # `tc.testing.gradcheck` does this for every element (float64 is required: in float32 the
 # rounding error swamps the tiny differences).
