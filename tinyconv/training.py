@@ -19,7 +19,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +144,10 @@ def _progress(iterable, total: int, description: str, enabled: bool | None):
 
 
 def train_one_epoch(model, loader, optimizer, description: str = "",
-                    progress: bool | None = None) -> tuple[float, float]:
-    """One pass over ``loader``; returns (mean loss, accuracy) over the samples seen."""
+                    progress: bool | None = None, callbacks: Sequence[Any] = ()
+                    ) -> tuple[float, float]:
+    """One pass over ``loader``; returns (mean loss, accuracy) over the samples seen.
+    Each callback's ``on_batch_end(model, loss)`` (if it has one) runs after every step."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = _progress(loader, len(loader), description, progress)
@@ -161,6 +163,7 @@ def train_one_epoch(model, loader, optimizer, description: str = "",
         seen += batch
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+        _notify(callbacks, "on_batch_end", model, loss.item())
     return total_loss / seen, correct / seen
 
 
@@ -213,12 +216,26 @@ def plot_history(history: dict, path: Path) -> Path | None:
     return path
 
 
+def _notify(callbacks: Sequence[Any], event: str, *args: Any) -> None:
+    """Call ``event`` on every callback that defines it (callbacks pick the events they need)."""
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(*args)
+
+
 def fit(config: TrainConfig, resume: str | None = None,
-        log: Callable[[str], None] = print) -> dict:
+        log: Callable[[str], None] = print, callbacks: Sequence[Any] = ()) -> dict:
     """Train as configured; returns the history ``{"train_loss": [...], "test_acc": [...], ...}``.
 
     Writes ``<out>/checkpoint.npz`` after every epoch and ``<out>/curves.png`` at the end.
     Ctrl-C stops after saving what the last finished epoch produced, and re-raises.
+
+    ``callbacks``: objects watching the run (e.g. ``tinyconv.show.LiveTraining``, the page of
+    ``tinyconv train --live``); each may define ``on_train_begin(model, test_set, classes,
+    history)``, ``on_batch_end(model, loss)``, ``on_epoch_end(model, epoch, history)`` (after the
+    checkpoint is saved) and ``on_train_end(model, history)``. A callback whose ``stop_training``
+    is true after an epoch ends the run there, its checkpoint saved.
     """
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,12 +268,13 @@ def fit(config: TrainConfig, resume: str | None = None,
         f"({len(train_set)} train / {len(test_set)} test images of shape {image_shape}) with "
         f"{config.optimizer} lr={config.learning_rate:g}, batch {config.batch_size}, "
         f"{config.epochs} epochs, seed {config.seed}")
+    _notify(callbacks, "on_train_begin", model, test_set, classes, history)
     try:
         for epoch in range(first_epoch, config.epochs):
             started = time.perf_counter()
             train_loss, train_acc = train_one_epoch(
                 model, train_loader, optimizer, f"epoch {epoch + 1}/{config.epochs}",
-                config.progress)
+                config.progress, callbacks)
             if scheduler is not None:
                 scheduler.step()
             test_loss, test_acc = evaluate(model, test_loader)
@@ -267,11 +285,16 @@ def fit(config: TrainConfig, resume: str | None = None,
             log(f"epoch {epoch + 1:>3}/{config.epochs}  loss {train_loss:.4f}  "
                 f"train acc {100 * train_acc:6.2f}%  test loss {test_loss:.4f}  "
                 f"test acc {100 * test_acc:6.2f}%  ({time.perf_counter() - started:.1f} s)")
+            _notify(callbacks, "on_epoch_end", model, epoch + 1, history)
+            if any(getattr(callback, "stop_training", False) for callback in callbacks):
+                log(f"stopped on request after epoch {epoch + 1} (checkpoint saved)")
+                break
     except KeyboardInterrupt:
         log(f"\ninterrupted: the checkpoint of the last finished epoch is in {checkpoint} "
             f"(continue with --resume {checkpoint})")
         raise
     finally:
+        _notify(callbacks, "on_train_end", model, history)
         if history["train_loss"]:
             curves = plot_history(history, out / "curves.png")
             if curves is not None:
