@@ -18,6 +18,7 @@ from tinyconv.nn.layers import (
     Flatten,
     Identity,
     Linear,
+    LocalResponseNorm,
     MaxPool1d,
     MaxPool2d,
 )

@@ -310,6 +310,21 @@ class BatchNorm2d(_BatchNorm):
     layout = "(N, C, H, W)"
 
 
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (AlexNet): see
+    :func:`tinyconv.nn.functional.local_response_norm`. ``input: (N, C, *)``."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 class Dropout(Module):
     """Zeroes each element with probability p in training (scaling the rest by 1/(1-p))."""
 

@@ -33,7 +33,7 @@ from tinyconv.nn.functional.loss import (
                                                mse_loss,
                                                nll_loss,
 )
-from tinyconv.nn.functional.normalization import batch_norm, layer_norm
+from tinyconv.nn.functional.normalization import batch_norm, layer_norm, local_response_norm
 from tinyconv.nn.functional.pooling import (
                                                adaptive_avg_pool2d,
                                                adaptive_max_pool2d,
@@ -45,3 +45,41 @@ from tinyconv.nn.functional.pooling import (
                                                max_pool2d,
 )
 from tinyconv.tensor import pad
+
+# the public ops: tests/fuzz checks that each has a table of bad inputs
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "adaptive_windows",
+    "avg_pool1d",
+    "avg_pool2d",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose_output_size",
+    "cross_entropy",
+    "dropout",
+    "dropout2d",
+    "gelu",
+    "global_avg_pool2d",
+    "hardtanh",
+    "layer_norm",
+    "leaky_relu",
+    "linear",
+    "local_response_norm",
+    "log_softmax",
+    "max_pool1d",
+    "max_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "pad",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]

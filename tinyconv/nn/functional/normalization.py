@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from tinyconv.autograd import Function, no_grad
 from tinyconv.backend import kernels_for
-from tinyconv.nn.functional._args import check_float_tensors
-from tinyconv.tensor import Tensor, check_same_device
+from tinyconv.kernels.contract import optional_batch_norm
+from tinyconv.nn.functional._args import check_float_tensors, check_number
+from tinyconv.tensor import Tensor, check_same_device, pad
 
 
 class BatchNormFunction(Function):
@@ -151,10 +152,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     check_same_device(op, [t for t in (input, running_mean, running_var) if t is not None])
     if not isinstance(training, bool):
         raise TypeError(f"{op}: training must be True or False, got {training!r}")
-    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool):
-        raise TypeError(f"{op}: momentum must be a number, got {momentum!r}")
-    if not isinstance(eps, numbers.Real) or eps < 0:
-        raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
+    check_number(op, "momentum", momentum, low=0, high=1)
+    check_number(op, "eps", eps, low=0)
 
     values_per_channel = input.numel() // channels if channels else 0
     if training and values_per_channel <= 1:
@@ -174,8 +173,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if not training:
         stats = {"mean": running_mean.data.astype(input.dtype, copy=False),
                  "var": running_var.data.astype(input.dtype, copy=False)}
-    # the active kernel set's fused training passes, if it has them (the CPU set does)
-    fused = getattr(kernels_for(input.device), "batch_norm", None)
+    # the active kernel set's fused training passes, if it has them (the CPU set does): the
+    # optional part of the kernel-set protocol (tinyconv.kernels.contract.FusedBatchNorm)
+    fused = optional_batch_norm(kernels_for(input.device))
     output, ctx = BatchNormFunction.apply_with_ctx(input, weight, bias, training=training,
                                                    eps=float(eps), fused=fused, **stats)
 
@@ -203,9 +203,14 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
     """
     op = "layer_norm"
     check_float_tensors(op, input=input, weight=weight, bias=bias)
+    check_number(op, "eps", eps, low=0)
     if isinstance(normalized_shape, numbers.Integral):
         normalized_shape = (int(normalized_shape),)
-    normalized_shape = tuple(normalized_shape)
+    if not isinstance(normalized_shape, (tuple, list)) or not all(
+            isinstance(size, numbers.Integral) for size in normalized_shape):
+        raise TypeError(f"{op}: normalized_shape must be an int or a tuple of ints (the sizes of "
+                        f"the input's last dimensions), got {normalized_shape!r}")
+    normalized_shape = tuple(int(size) for size in normalized_shape)
     count = len(normalized_shape)
     if count == 0 or input.ndim < count or input.shape[input.ndim - count:] != normalized_shape:
         raise ValueError(f"{op}: normalized_shape {normalized_shape} must be a non-empty tail "
@@ -223,3 +228,33 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
     if bias is not None:
         output = output + bias
     return output
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """Local response normalisation across channels (AlexNet, 2012), as ``torch``'s.
+
+    ``input: (N, C, *)`` with at least 3 dimensions; returns the same shape. Each value is
+    divided by a power of the mean square of its neighbours *across channels* at the same
+    position: ``b_c = a_c / (k + alpha / size · Σ a_j²) ** beta``, the sum running over
+    ``j = c - size//2 … c + (size-1)//2`` with missing channels counted as zeros (so the divisor
+    is always ``size``, as in PyTorch). A strongly active channel damps its neighbours:
+    "lateral inhibition". Written with tensor operations, whose rules give the gradient.
+    """
+    op = "local_response_norm"
+    check_float_tensors(op, input=input)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of 3 or more dimensions (N, C, *), "
+                         f"got shape {input.shape}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int (channels in the window), "
+                         f"got {size!r}")
+    channels = input.shape[1]
+    # (N, C, P): the window slides along C only, the P positions are independent
+    flat = input.reshape(input.shape[0], channels, -1)
+    squares = pad(flat * flat, (0, 0, size // 2, (size - 1) // 2))
+    window_sum = squares[:, 0:channels]
+    for offset in range(1, size):
+        window_sum = window_sum + squares[:, offset:offset + channels]
+    divisor = (window_sum * (alpha / size) + k) ** beta
+    return input / divisor.reshape(input.shape)
