@@ -18,32 +18,186 @@ Conventions (already normalised by the caller, ``tinyconv.nn.functional``):
 - ``stride``, ``dilation``, ``kernel``: pairs ``(along H, along W)`` of positive ints.
 - ``padding``: explicit per side, ``(top, bottom, left, right)``, non-negative ints. Padding is
   zeros for convolution; max pooling treats it as -inf.
-- ``indices`` of max pooling are int64 flat offsets ``h * W + w`` into each input plane, like PyTorch.
+- ``indices`` of max pooling are int64 flat offsets ``h * W + w`` into each input plane, like
+  PyTorch.
 - Inputs are float32 or float64 and may be non-contiguous; outputs have the input's dtype and are
   freshly allocated (never a view of an input).
 
 This module holds the pieces that must exist exactly once: the output-size formulas and the shape
-checks. ``tinyconv.nn.functional`` calls the checks before any kernel runs, and each kernel set calls
-them again on entry so that a kernel called directly with inconsistent shapes raises a clear error
-instead of reading out of bounds.
+checks. ``tinyconv.nn.functional`` calls the checks before any kernel runs, and each kernel set
+calls them again on entry so that a kernel called directly with inconsistent shapes raises a clear
+error instead of reading out of bounds.
+
+What a kernel set *is* is written down once, as types: :class:`KernelSet` (the seven functions,
+with their parameter names) and, optional, :class:`FusedBatchNorm` (a ``batch_norm`` attribute
+with a fused training forward and backward, which the CPU set has). :func:`check_kernel_set`
+compares a module with them (``tc.register_kernels`` calls it) and :func:`optional_batch_norm`
+is how the functional layer asks for the optional part.
 """
 
 from __future__ import annotations
 
+import inspect
+from typing import Any, Protocol
+
 import numpy as np
+
+__all__ = [
+    "CONTRACT_FUNCTIONS",
+    "KERNEL_DTYPES",
+    "FusedBatchNorm",
+    "KernelSet",
+    "Pair",
+    "Padding4",
+    "check_conv2d",
+    "check_conv2d_grad_y",
+    "check_float_array",
+    "check_kernel_set",
+    "check_max_pool2d_backward",
+    "check_pair",
+    "check_padding4",
+    "check_pool2d",
+    "check_same_dtype",
+    "conv_output_size",
+    "optional_batch_norm",
+    "pool_output_size",
+]
 
 Pair = tuple[int, int]
 Padding4 = tuple[int, int, int, int]
+Shape4 = tuple[int, int, int, int]
+#: A ``numpy.ndarray`` on the CPU, a ``cupy.ndarray`` on the GPU.
+Array = Any
 
-CONTRACT_FUNCTIONS = (
-    "conv2d_forward",
-    "conv2d_backward_input",
-    "conv2d_backward_weight",
-    "max_pool2d_forward",
-    "max_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool2d_backward",
-)
+
+class KernelSet(Protocol):
+    """The seven functions every kernel set provides (a module satisfies this protocol).
+
+    Shapes and conventions are in the module docstring; ``tc.register_kernels`` checks that each
+    function exists, is callable and takes these parameters, in this order, by these names.
+    """
+
+    def conv2d_forward(self, x: Array, w: Array, stride: Pair, padding: Padding4,
+                       dilation: Pair, groups: int) -> Array:
+        """``x: (N, C_in, H, W)``, ``w: (C_out, C_in/groups, kH, kW)`` -> ``y: (N, C_out, H_out,
+        W_out)``."""
+        ...
+
+    def conv2d_backward_input(self, grad_y: Array, w: Array, x_shape: Shape4, stride: Pair,
+                              padding: Padding4, dilation: Pair, groups: int) -> Array:
+        """``grad_y: (N, C_out, H_out, W_out)`` -> ``grad_x`` of ``x_shape``."""
+        ...
+
+    def conv2d_backward_weight(self, x: Array, grad_y: Array, w_shape: Shape4, stride: Pair,
+                               padding: Padding4, dilation: Pair, groups: int) -> Array:
+        """``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)`` -> ``grad_w`` of
+        ``w_shape``."""
+        ...
+
+    def max_pool2d_forward(self, x: Array, kernel: Pair, stride: Pair, padding: Padding4,
+                           dilation: Pair, ceil_mode: bool) -> tuple[Array, Array]:
+        """``x: (N, C, H, W)`` -> ``(y, indices)``, both ``(N, C, H_out, W_out)``, indices int64."""
+        ...
+
+    def max_pool2d_backward(self, grad_y: Array, indices: Array, x_shape: Shape4) -> Array:
+        """``grad_y, indices: (N, C, H_out, W_out)`` -> ``grad_x`` of ``x_shape``."""
+        ...
+
+    def avg_pool2d_forward(self, x: Array, kernel: Pair, stride: Pair, padding: Padding4,
+                           ceil_mode: bool, count_include_pad: bool) -> Array:
+        """``x: (N, C, H, W)`` -> ``y: (N, C, H_out, W_out)``."""
+        ...
+
+    def avg_pool2d_backward(self, grad_y: Array, x_shape: Shape4, kernel: Pair, stride: Pair,
+                            padding: Padding4, ceil_mode: bool,
+                            count_include_pad: bool) -> Array:
+        """``grad_y: (N, C, H_out, W_out)`` -> ``grad_x`` of ``x_shape``."""
+        ...
+
+
+class FusedBatchNorm(Protocol):
+    """The optional part of a kernel set: ``kernels.batch_norm``, batch normalisation in training
+    mode fused into few passes over memory (the CPU set's ``kernels/cpu/batch_norm.py``).
+
+    ``x3, grad_y3: (N, C, P)`` (``P`` = spatial positions), ``weight, bias, mean, inv_std: (C,)``.
+    A kernel set without it is complete: ``tinyconv.nn.functional.batch_norm`` then computes the
+    same formulas with array operations.
+    """
+
+    def forward(self, x3: Array, weight: Array, bias: Array,
+                eps: float) -> tuple[Array, Array, Array, Array]:
+        """-> ``(y3, mean, var, inv_std)``: ``y3`` like ``x3``, the (biased) batch statistics
+        and ``1/√(var + eps)`` per channel."""
+        ...
+
+    def backward(self, grad_y3: Array, x3: Array, mean: Array, inv_std: Array,
+                 weight: Array) -> tuple[Array, Array, Array]:
+        """-> ``(grad_x3, grad_weight, grad_bias)``."""
+        ...
+
+
+def _parameters(protocol: type, function: str) -> list[str]:
+    """The parameter names ``protocol.function`` declares, without ``self``."""
+    return list(inspect.signature(getattr(protocol, function)).parameters)[1:]
+
+
+#: The seven contract functions, in the order :class:`KernelSet` declares them.
+CONTRACT_FUNCTIONS = tuple(name for name, value in vars(KernelSet).items()
+                           if inspect.isfunction(value) and not name.startswith("_"))
+
+
+def _signature_problem(function: object, name: str, expected: list[str]) -> str | None:
+    """Why ``function`` cannot stand for ``name(*expected)``, or None when it can.
+
+    The functional layer calls kernels positionally, so the test is: the call binds with exactly
+    these positional arguments, and every parameter named in those positions has the contract's
+    name (``*args`` is accepted: a wrapper that forwards its arguments). A swapped or missing
+    argument is caught here, when the set is registered, not as a wrong gradient later.
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a Python signature: cannot be checked
+        return None
+    wanted = f"{name}({', '.join(expected)})"
+    try:
+        signature.bind(*expected)
+    except TypeError as error:
+        return f"{name}{signature} cannot be called as {wanted}: {error}"
+    positional = [p.name for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for position, (got, want) in enumerate(zip(positional, expected, strict=False)):
+        if got != want:
+            return (f"{name}{signature}: parameter {position + 1} is named {got!r}, the contract "
+                    f"names it {want!r}; expected {wanted}")
+    return None
+
+
+def check_kernel_set(name: str, module: object) -> None:
+    """Raise ``TypeError`` unless ``module`` satisfies :class:`KernelSet` (and, if it has a
+    ``batch_norm`` attribute, :class:`FusedBatchNorm`): every function present, callable, and
+    taking the contract's parameters. The message names the kernel set, the function and what is
+    expected."""
+    label = f"kernel set {name!r} ({getattr(module, '__name__', type(module).__name__)})"
+    missing = [f for f in CONTRACT_FUNCTIONS if not hasattr(module, f)]
+    if missing:
+        raise TypeError(f"{label} is missing {missing}; the contract needs "
+                        f"{list(CONTRACT_FUNCTIONS)}")
+    parts = [(KernelSet, module, f, f) for f in CONTRACT_FUNCTIONS]
+    fused = getattr(module, "batch_norm", None)
+    if fused is not None:  # optional, but when present it must be the documented part
+        parts += [(FusedBatchNorm, fused, f, f"batch_norm.{f}") for f in ("forward", "backward")]
+    for protocol, owner, function, shown in parts:
+        value = getattr(owner, function, None)
+        if not callable(value):
+            raise TypeError(f"{label}: {shown} must be a callable, got {type(value).__name__}")
+        problem = _signature_problem(value, shown, _parameters(protocol, function))
+        if problem is not None:
+            raise TypeError(f"{label}: {problem}")
+
+
+def optional_batch_norm(kernels: object) -> FusedBatchNorm | None:
+    """The kernel set's fused batch norm (:class:`FusedBatchNorm`), or None if it has none."""
+    return getattr(kernels, "batch_norm", None)
 
 
 def conv_output_size(n: int, k: int, stride: int, pad_before: int, pad_after: int,
@@ -91,7 +245,8 @@ def check_padding4(op: str, padding: Padding4) -> None:
     """Explicit per-side padding (top, bottom, left, right), each a non-negative int."""
     if (not isinstance(padding, tuple) or len(padding) != 4
             or not all(isinstance(v, int) and v >= 0 for v in padding)):
-        _fail(op, f"padding must be 4 non-negative ints (top, bottom, left, right), got {padding!r}")
+        _fail(op, "padding must be 4 non-negative ints (top, bottom, left, right), "
+                  f"got {padding!r}")
 
 
 def check_conv2d(op: str, x_shape: tuple, w_shape: tuple, stride: Pair, padding: Padding4,
@@ -160,8 +315,10 @@ def check_pool2d(op: str, x_shape: tuple, kernel: Pair, stride: Pair, padding: P
             _fail(op, f"padding along {axis} ({max(pads)}) must be at most half the kernel size "
                       f"({k} // 2 = {k // 2})")
     n, c, h, w = x_shape
-    h_out = pool_output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0], ceil_mode)
-    w_out = pool_output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1], ceil_mode)
+    h_out = pool_output_size(h, kernel[0], stride[0], padding[0], padding[1], dilation[0],
+                             ceil_mode)
+    w_out = pool_output_size(w, kernel[1], stride[1], padding[2], padding[3], dilation[1],
+                             ceil_mode)
     if h_out < 1 or w_out < 1:
         _fail(op, f"the window does not fit in the padded input: input {h}x{w} with padding "
                   f"{padding}, kernel {kernel}, dilation {dilation} would give an output of "
@@ -197,13 +354,13 @@ def _check_windows_see_input(op: str, axis: str, size: int, k: int, stride: int,
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_float_array(op: str, name: str, array) -> None:
+def check_float_array(op: str, name: str, array: Array) -> None:
     """Kernels compute in float32 or float64 only."""
     if array.dtype not in KERNEL_DTYPES:
         raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}")
 
 
-def check_same_dtype(op: str, **arrays) -> None:
+def check_same_dtype(op: str, **arrays: Array) -> None:
     """All floating arguments of one kernel call share one dtype (no silent promotion)."""
     for name, a in arrays.items():
         check_float_array(op, name, a)
@@ -213,8 +370,7 @@ def check_same_dtype(op: str, **arrays) -> None:
         raise TypeError(f"{op}: arguments must share one dtype, got {dtypes}")
 
 
-
-def check_max_pool2d_backward(op: str, grad_y, indices, x_shape: tuple) -> None:
+def check_max_pool2d_backward(op: str, grad_y: Array, indices: Array, x_shape: tuple) -> None:
     """Check the arguments of ``max_pool2d_backward`` before any gradient is routed.
 
     ``grad_y`` and ``indices`` both have the pooled output's shape ``(N, C, H_out, W_out)``,

@@ -19,7 +19,7 @@ from types import ModuleType
 
 import numpy as np
 
-from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
+from tinyconv.kernels.contract import check_kernel_set
 
 
 class Device:
@@ -115,10 +115,11 @@ def use_kernels(name: str, device: str = "cpu") -> Iterator[None]:
 
 
 def _check_contract(name: str, module: ModuleType) -> None:
-    missing = [f for f in CONTRACT_FUNCTIONS if not callable(getattr(module, f, None))]
-    if missing:
-        raise TypeError(f"kernel set {name!r} ({module.__name__}) is missing {missing}; "
-                        f"the contract needs {list(CONTRACT_FUNCTIONS)}")
+    """``module`` must satisfy the kernel-set protocol (``tinyconv.kernels.contract.KernelSet``):
+    the seven functions present, callable, with the contract's parameters; a ``batch_norm``
+    attribute, if any, must be the documented ``FusedBatchNorm``. Raises ``TypeError`` naming the
+    kernel set, the function and what is expected."""
+    check_kernel_set(name, module)
 
 
 def kernels_for(device: str | Device) -> ModuleType:
