@@ -1,6 +1,8 @@
-"""tc.save / tc.load: round trips, no pickle, atomic writes, clear errors."""
+"""tc.save / tc.load on tinyconv's .npz: round trips, no pickle, atomic writes, one error type for
+every bad file (the other formats are tested in tests/interop/)."""
 
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -47,7 +49,8 @@ def test_model_round_trip_through_load_state_dict(tmp_path):
     tc.manual_seed(1)
     other = tc.nn.Sequential(tc.nn.Conv2d(1, 2, 3), tc.nn.BatchNorm2d(2))
     other.load_state_dict(tc.load(tmp_path / "m.npz"))
-    for (name, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items(),
+                                 strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 
 
@@ -73,13 +76,60 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def test_loading_a_foreign_file_is_a_clear_error(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.ones(2))
-    with pytest.raises(ValueError, match="not one written by tc.save"):
+    with pytest.raises(tc.LoadError, match="not one written by tc.save"):
         tc.load(tmp_path / "other.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a tinyconv checkpoint"):
+    with pytest.raises(tc.LoadError, match="unknown format"):
         tc.load(tmp_path / "junk.npz")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError):  # a LoadError that is also a FileNotFoundError
         tc.load(tmp_path / "missing.npz")
+    with pytest.raises(tc.LoadError, match="no such file"):
+        tc.load(tmp_path / "missing.npz")
+    with pytest.raises(tc.LoadError, match="not a regular file"):
+        tc.load(tmp_path)
+
+
+def _saved_bytes(tmp_path):
+    path = tmp_path / "good.npz"
+    tc.save({"w": tc.arange(64, dtype=tc.float32)}, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: b"", "empty"),
+    (lambda data: data[: len(data) // 2], "truncated or corrupt"),
+    (lambda data: data[:-1], "truncated or corrupt"),
+    # flip one byte inside the stored array: the zip's CRC-32 check fails
+    (lambda data: data.replace(np.arange(64, dtype=np.float32)[10:12].tobytes(),
+                               np.zeros(2, dtype=np.float32).tobytes()), "corrupt"),
+])
+def test_every_damaged_file_is_one_error_naming_the_path(tmp_path, damage, message):
+    path = tmp_path / "damaged.npz"
+    path.write_bytes(damage(_saved_bytes(tmp_path)))
+    with pytest.raises(tc.LoadError, match=message) as raised:
+        tc.load(path)
+    assert raised.value.path == str(path) and str(path) in str(raised.value)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_allocating(tmp_path):
+    # a well-formed archive (good CRCs) whose .npy header says 10**12 elements (4 TB) while the
+    # entry holds 64 floats: refused from the header alone (the new shape takes the place of
+    # some of the header's padding, so the header keeps its length)
+    good = tmp_path / "good.npz"
+    tc.save({"w": tc.arange(64, dtype=tc.float32)}, good)
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            original = b"'shape': (64,), }" + b" " * 11
+            target.writestr(name, data.replace(original, b"'shape': (1000000000000,), }"))
+    with pytest.raises(tc.LoadError, match=r"claims 4,000,000,000,000 bytes .* holds"):
+        tc.load(path)
+
+
+def test_save_refuses_unknown_formats(tmp_path):
+    with pytest.raises(ValueError, match="format must be one of"):
+        tc.save({"w": tc.ones(2)}, tmp_path / "x.bin", format="pickle")
 
 
 def test_unsupported_values_are_refused(tmp_path):

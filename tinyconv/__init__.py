@@ -21,7 +21,7 @@ from tinyconv.backend import (
     use_kernels,
 )
 from tinyconv.model_summary import summary
-from tinyconv.serialization import load, save
+from tinyconv.serialization import LoadError, load, save
 from tinyconv.tensor import *  # noqa: F401,F403 - the torch-like namespace
 from tinyconv.tensor import (
     MinMax,
