@@ -294,6 +294,10 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
+            if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+                problems.append(f"{key} is a {type(value).__name__} in the checkpoint, not a "
+                                "tensor or an array")
+                continue
             shape = tuple(value.shape)
             if shape != target.shape:
                 problems.append(f"size mismatch for {key}: the checkpoint has shape {shape}, "
