@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import tinyconv.nn.functional as F
+from tinyconv.nn.functional._args import check_int, check_number
 from tinyconv.nn.module import Module
 from tinyconv.tensor import Tensor
+
+
+def _check_inplace(layer: str, inplace: Any) -> None:
+    if not isinstance(inplace, bool):
+        raise TypeError(f"{layer}: inplace must be True or False, got {inplace!r}")
 
 
 class ReLU(Module):
@@ -12,6 +20,7 @@ class ReLU(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+        _check_inplace("ReLU", inplace)
         self.inplace = inplace  # accepted for PyTorch compatibility; tinyconv never mutates
 
     def forward(self, input: Tensor) -> Tensor:
@@ -23,6 +32,7 @@ class ReLU6(Module):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
+        _check_inplace("ReLU6", inplace)
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -34,6 +44,8 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
+        check_number("LeakyReLU", "negative_slope", negative_slope)
+        _check_inplace("LeakyReLU", inplace)
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -58,6 +70,8 @@ class Softmax(Module):
 
     def __init__(self, dim: int | None = None):
         super().__init__()
+        if dim is not None:
+            check_int(type(self).__name__, "dim", dim)
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:

@@ -7,20 +7,48 @@ i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and biases U(-1/sqrt(fan_in), 1/sqrt(fa
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+import numbers
+from typing import Any
 
 import tinyconv.nn.functional as F
 from tinyconv.nn import init
-from tinyconv.nn.functional._args import to_tuple
+from tinyconv.nn.functional._args import (
+    check_int,
+    check_non_negative,
+    check_number,
+    check_positive,
+    check_result_size,
+    conv_padding,
+    pool_args,
+    to_tuple,
+)
 from tinyconv.nn.module import Module
 from tinyconv.nn.parameter import Parameter
-from tinyconv.tensor import Tensor, as_dtype, empty, int64, ones, tensor, zeros
+from tinyconv.tensor import Tensor, as_dtype, empty, int64, is_floating_dtype, ones, tensor, zeros
 
-IntOrPair = Union[int, tuple]
+IntOrPair = int | tuple
 
 
-def _new_parameter(shape: tuple, dtype: Any, device: Any) -> Parameter:
-    return Parameter(empty(shape, dtype=as_dtype(dtype) or "float32", device=device))
+def _parameter_dtype(layer: str, dtype: Any) -> Any:
+    """A layer's ``dtype`` argument: None (float32) or a floating point dtype."""
+    resolved = as_dtype(dtype) or as_dtype("float32")
+    if not is_floating_dtype(resolved):
+        raise TypeError(f"{layer}: dtype must be a floating point dtype (tc.float32 or "
+                        f"tc.float64) for trainable parameters, got {resolved}")
+    return resolved
+
+
+def _new_parameter(layer: str, shape: tuple, dtype: Any, device: Any) -> Parameter:
+    """An uninitialised parameter of ``shape``, refused up front if it could not fit in memory."""
+    dtype = _parameter_dtype(layer, dtype)
+    check_result_size(layer, "weight", shape, dtype)
+    return Parameter(empty(shape, dtype=dtype, device=device))
+
+
+def _check_flag(layer: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{layer}: {name} must be True or False, got {value!r}")
+    return value
 
 
 def _reset_linear_like(weight: Parameter, bias: Parameter | None) -> None:
@@ -49,9 +77,12 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device: Any = None, dtype: Any = None):
         super().__init__()
+        check_int("Linear", "in_features", in_features, minimum=1)
+        check_int("Linear", "out_features", out_features, minimum=1)
+        _check_flag("Linear", "bias", bias)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _new_parameter((out_features, in_features), dtype, device)
-        self.bias = _new_parameter((out_features,), dtype, device) if bias else None
+        self.weight = _new_parameter("Linear", (out_features, in_features), dtype, device)
+        self.bias = _new_parameter("Linear", (out_features,), dtype, device) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -78,8 +109,10 @@ class _ConvNd(Module):
                  output_padding: IntOrPair = 0):
         super().__init__()
         name = type(self).__name__
-        if not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+        check_int(name, "in_channels", in_channels, minimum=1)
+        check_int(name, "out_channels", out_channels, minimum=1)
+        check_int(name, "groups", groups, minimum=1)
+        _check_flag(name, "bias", bias)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must both be divisible by groups ({groups})")
@@ -93,13 +126,27 @@ class _ConvNd(Module):
             to_tuple(name, "padding", padding, self.dims)
         self.dilation = to_tuple(name, "dilation", dilation, self.dims)
         self.output_padding = to_tuple(name, "output_padding", output_padding, self.dims)
+        check_positive(name, "kernel_size", self.kernel_size)
+        check_positive(name, "stride", self.stride)
+        check_positive(name, "dilation", self.dilation)
+        check_non_negative(name, "output_padding", self.output_padding)
+        if self.transposed and isinstance(padding, str):
+            raise ValueError(f"{name}: padding must be an int or a tuple of {self.dims} ints, "
+                             f"got {padding!r}")
+        if isinstance(self.padding, str):  # the functional op's check, and its message
+            conv_padding(name, self.padding, self.kernel_size, self.stride, self.dilation)
+        else:
+            check_non_negative(name, "padding", self.padding)
+        if any(op >= s for op, s in zip(self.output_padding, self.stride, strict=True)):
+            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller "
+                             f"than stride {self.stride}")
         self.padding_mode = padding_mode
         if self.transposed:  # (C_in, C_out/groups, k...): the adjoint of a conv's weight
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:  # (C_out, C_in/groups, k...)
             shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = _new_parameter(shape, dtype, device)
-        self.bias = _new_parameter((out_channels,), dtype, device) if bias else None
+        self.weight = _new_parameter(name, shape, dtype, device)
+        self.bias = _new_parameter(name, (out_channels,), dtype, device) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -165,10 +212,16 @@ class ConvTranspose2d(_ConvNd):
 class MaxPool2d(Module):
     """Maximum over each window: keeps the strongest response, shrinks the map."""
 
+    dims = 2
+
     def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                  padding: IntOrPair = 0, dilation: IntOrPair = 1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__()
+        name = type(self).__name__
+        pool_args(name, kernel_size, stride, padding, dilation, n=self.dims)
+        _check_flag(name, "return_indices", return_indices)
+        _check_flag(name, "ceil_mode", ceil_mode)
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
@@ -182,6 +235,8 @@ class MaxPool2d(Module):
 
 
 class MaxPool1d(MaxPool2d):
+    dims = 1
+
     def forward(self, input: Tensor):
         return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
@@ -190,9 +245,15 @@ class MaxPool1d(MaxPool2d):
 class AvgPool2d(Module):
     """Mean over each window."""
 
+    dims = 2
+
     def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                  padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
+        name = type(self).__name__
+        pool_args(name, kernel_size, stride, padding, 1, n=self.dims)
+        _check_flag(name, "ceil_mode", ceil_mode)
+        _check_flag(name, "count_include_pad", count_include_pad)
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -205,9 +266,28 @@ class AvgPool2d(Module):
 
 
 class AvgPool1d(AvgPool2d):
+    dims = 1
+
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
+
+
+def _adaptive_output_size(layer: str, output_size: Any) -> Any:
+    """An int >= 1, or a pair of ints >= 1 or None (None keeps that input size); kept as given."""
+    def valid_size(size: Any, none_ok: bool) -> bool:
+        if size is None:
+            return none_ok
+        return isinstance(size, int) and not isinstance(size, bool) and size >= 1
+
+    if isinstance(output_size, (tuple, list)):
+        valid = len(output_size) == 2 and all(valid_size(size, True) for size in output_size)
+    else:
+        valid = valid_size(output_size, False)
+    if not valid:
+        raise ValueError(f"{layer}: output_size must be an int >= 1 or a pair of them (None keeps "
+                         f"that input size), got {output_size!r}")
+    return output_size
 
 
 class AdaptiveAvgPool2d(Module):
@@ -216,7 +296,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size: int | tuple):
         super().__init__()
-        self.output_size = output_size
+        self.output_size = _adaptive_output_size(type(self).__name__, output_size)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size)
@@ -230,7 +310,9 @@ class AdaptiveMaxPool2d(Module):
 
     def __init__(self, output_size: int | tuple, return_indices: bool = False):
         super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
+        _check_flag("AdaptiveMaxPool2d", "return_indices", return_indices)
+        self.output_size = _adaptive_output_size(type(self).__name__, output_size)
+        self.return_indices = return_indices
 
     def forward(self, input: Tensor):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
@@ -249,9 +331,15 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
                  dtype: Any = None):
         super().__init__()
+        name = type(self).__name__
+        check_int(name, "num_features", num_features, minimum=1)
+        check_number(name, "eps", eps, low=0)
+        check_number(name, "momentum", momentum, low=0, high=1, allow_none=True)
+        _check_flag(name, "affine", affine)
+        _check_flag(name, "track_running_stats", track_running_stats)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        dtype = as_dtype(dtype) or "float32"
+        dtype = _parameter_dtype(name, dtype)
         if affine:
             self.weight = Parameter(ones(num_features, dtype=dtype, device=device))
             self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
@@ -330,9 +418,9 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
+        if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
             raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 "
-                             f"and 1, but got {p}")
+                             f"and 1, but got {p!r}")
         self.p, self.inplace = p, inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -354,6 +442,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
+        check_int("Flatten", "start_dim", start_dim)
+        check_int("Flatten", "end_dim", end_dim)
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, input: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from tinyconv.nn.functional._args import check_int, check_number
 from tinyconv.optim.optimizer import Optimizer
 
 
@@ -33,6 +34,7 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         _check_optimizer(optimizer)
+        check_int(type(self).__name__, "last_epoch", last_epoch, minimum=-1)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -85,6 +87,7 @@ class StepLR(LRScheduler):
         if not isinstance(step_size, int) or isinstance(step_size, bool) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive int (epochs between decays), "
                              f"got {step_size!r}")
+        check_number("StepLR", "gamma", gamma, low=0, low_open=True)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -111,6 +114,7 @@ class CosineAnnealingLR(LRScheduler):
         if not isinstance(T_max, int) or isinstance(T_max, bool) or T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be a positive int (epochs of the "
                              f"half cosine), got {T_max!r}")
+        check_number("CosineAnnealingLR", "eta_min", eta_min, low=0)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
@@ -137,8 +141,17 @@ class ReduceLROnPlateau:
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8):
         _check_optimizer(optimizer)
-        if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+        name = "ReduceLROnPlateau"
+        if isinstance(factor, (int, float)) and factor >= 1.0:
+            raise ValueError("Factor should be < 1.0.")  # PyTorch's message
+        check_number(name, "factor", factor, low=0, high=1, high_open=True)
+        check_int(name, "patience", patience, minimum=0)
+        check_int(name, "cooldown", cooldown, minimum=0)
+        check_number(name, "threshold", threshold, low=0)
+        check_number(name, "eps", eps, low=0)
+        for index, value in enumerate(min_lr if isinstance(min_lr, (list, tuple)) else [min_lr]):
+            check_number(name, "min_lr" if not isinstance(min_lr, (list, tuple))
+                         else f"min_lr[{index}]", value, low=0)
         if mode not in ("min", "max"):
             raise ValueError(f"mode {mode} is unknown! (expected 'min' or 'max')")
         if threshold_mode not in ("rel", "abs"):
@@ -185,7 +198,11 @@ class ReduceLROnPlateau:
 
     def step(self, metrics: float) -> None:
         """Record this epoch's metric and reduce the learning rates if it has plateaued."""
-        current = float(metrics)
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(f"ReduceLROnPlateau.step: metrics must be a number (e.g. the "
+                            f"validation loss), got {metrics!r}") from None
         self.last_epoch += 1
 
         if self.is_better(current, self.best):

@@ -29,9 +29,14 @@ import numpy as np
 
 from tinyconv.autograd import enable_grad, no_grad
 from tinyconv.backend import to_host
+from tinyconv.nn.functional._args import check_number
 from tinyconv.tensor import Tensor, is_floating_dtype
 
 ParamsArgument = Union[Iterable[Tensor], Iterable[dict]]
+
+# hyper-parameters that must be finite real numbers, in any optimizer that has them
+_NUMERIC_HYPERPARAMETERS = frozenset({"lr", "momentum", "dampening", "weight_decay", "eps",
+                                      "alpha", "rho", "lr_decay", "initial_accumulator_value"})
 
 
 class Optimizer:
@@ -44,6 +49,7 @@ class Optimizer:
 
     def __init__(self, params: ParamsArgument, defaults: dict):
         self.defaults = dict(defaults)
+        self._check_numbers(self.defaults)
         self._check_hyperparameters(self.defaults)
         self.state: dict = {}  # parameter -> dict of its running quantities
         self.param_groups: list[dict] = []
@@ -56,7 +62,12 @@ class Optimizer:
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got a dict (wrap one group in a list: "
                             "[{'params': ...}])")
-        groups = list(params)
+        try:
+            groups = list(params)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or "
+                            f"dicts (e.g. model.parameters()), got {type(params).__name__}"
+                            ) from None
         if len(groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -76,6 +87,21 @@ class Optimizer:
     # -- parameter groups -------------------------------------------------------------------
     def _check_hyperparameters(self, settings: dict) -> None:
         """Raise ValueError for a bad hyper-parameter value (subclasses override)."""
+
+    def _check_numbers(self, settings: dict) -> None:
+        """Every numeric hyper-parameter is a finite real number (``betas`` a pair of them),
+        before the subclass checks its range: ``lr=inf`` or ``lr="0.1"`` would otherwise fail
+        far from the mistake, or silently train on NaN."""
+        name = type(self).__name__
+        for key in _NUMERIC_HYPERPARAMETERS.intersection(settings):
+            check_number(name, key, settings[key])
+        if "betas" in settings:
+            betas = settings["betas"]
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise TypeError(f"{name}: betas must be a pair of numbers in [0, 1), got "
+                                f"{betas!r}")
+            for index, beta in enumerate(betas):  # the range is the subclass's check
+                check_number(name, f"betas[{index}]", beta)
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group of parameters with its own hyper-parameters (missing ones come from the
@@ -118,6 +144,7 @@ class Optimizer:
         group = {key: value for key, value in param_group.items() if key != "params"}
         for key, default in self.defaults.items():
             group.setdefault(key, default)
+        self._check_numbers(group)
         self._check_hyperparameters(group)
         group["params"] = params
         self.param_groups.append(group)

@@ -10,25 +10,18 @@ All functions take a float tensor of any shape and return one of the same shape.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
 from tinyconv.autograd import Function
+from tinyconv.nn.functional._args import check_number, check_tensor
 from tinyconv.tensor import Tensor, _normalize_dim, as_dtype, is_floating_dtype
 
 
 def _check_float_input(op: str, input: Any) -> None:
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    check_tensor(op, "input", input)
     if not is_floating_dtype(input.dtype):
         raise TypeError(f"{op}: input must be a floating point tensor, got dtype {input.dtype}")
-
-
-def _check_number(op: str, name: str, value: Any) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
-    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +61,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     """``x`` where ``x > 0``, ``negative_slope * x`` elsewhere: a ReLU whose negative side still
     passes a small gradient. ``inplace`` is accepted and ignored (see :func:`relu`)."""
     _check_float_input("leaky_relu", input)
-    slope = _check_number("leaky_relu", "negative_slope", negative_slope)
+    slope = check_number("leaky_relu", "negative_slope", negative_slope)
     return LeakyReLUFunction.apply(input, negative_slope=slope)
 
 
@@ -93,7 +86,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     """``min(max(x, min_val), max_val)``; gradient 1 strictly between the bounds, else 0."""
     op = "hardtanh"
     _check_float_input(op, input)
-    low, high = _check_number(op, "min_val", min_val), _check_number(op, "max_val", max_val)
+    low, high = check_number(op, "min_val", min_val), check_number(op, "max_val", max_val)
     if low > high:
         raise ValueError(f"{op}: min_val ({low}) must not be greater than max_val ({high})")
     return HardtanhFunction.apply(input, min_val=low, max_val=high)

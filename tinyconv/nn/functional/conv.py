@@ -14,23 +14,23 @@ A transposed convolution is the adjoint of a convolution, so its forward is
 
 from __future__ import annotations
 
-from typing import Union
-
 from tinyconv.autograd import Function
 from tinyconv.backend import kernels_for
 from tinyconv.kernels.contract import check_conv2d
 from tinyconv.nn.functional._args import (
     check_float_tensors,
+    check_int,
     check_non_negative,
     check_positive,
     check_rank,
+    check_result_size,
     conv_padding,
     symmetric_padding,
     to_tuple,
 )
 from tinyconv.tensor import Tensor
 
-IntOrPair = Union[int, tuple]
+IntOrPair = int | tuple
 
 
 class Conv2dFunction(Function):
@@ -122,7 +122,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
 def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrPair,
             padding: IntOrPair | str, dilation: IntOrPair, groups: int) -> Tensor:
     """``conv2d``, with errors reported under ``op`` (``conv1d`` delegates here)."""
-    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    check_float_tensors(op, required=("input", "weight"), input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (3, 4), "(N, C_in, H, W) or (C_in, H, W)")
     check_rank(op, "weight", weight, (4,), "(C_out, C_in/groups, kH, kW)")
     stride = to_tuple(op, "stride", stride, 2)
@@ -131,8 +131,9 @@ def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride:
     check_positive(op, "dilation", dilation)
     padding = conv_padding(op, padding, weight.shape[2:], stride, dilation)
     x, unbatched = _batched(op, input, 4)
-    check_conv2d(op, x.shape, weight.shape, stride, padding, dilation, groups)
+    y_shape = check_conv2d(op, x.shape, weight.shape, stride, padding, dilation, groups)
     _check_bias(op, bias, weight.shape[0])
+    check_result_size(op, "output", y_shape, input.dtype)
     inputs = (x, weight) if bias is None else (x, weight, bias)
     y = Conv2dFunction.apply(*inputs, stride=stride, padding=padding, dilation=dilation,
                              groups=groups, kernels=kernels_for(input.device))
@@ -144,7 +145,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: in
     """1-D convolution: ``input: (N, C_in, L)`` or ``(C_in, L)``, ``weight: (C_out, C_in/groups,
     k)``; computed as a 2-D convolution of height 1."""
     op = "conv1d"
-    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    check_float_tensors(op, required=("input", "weight"), input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (2, 3), "(N, C_in, L) or (C_in, L)")
     check_rank(op, "weight", weight, (3,), "(C_out, C_in/groups, k)")
     (stride,) = to_tuple(op, "stride", stride, 1)
@@ -164,6 +165,19 @@ def conv_transpose_output_size(n: int, k: int, stride: int, padding: int, output
     """``(n - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``: the size of the
     input a conv2d would need to produce ``n`` outputs (``output_padding`` picks among the sizes
     that the floor in the conv formula maps to the same ``n``)."""
+    op = "conv_transpose_output_size"
+    check_int(op, "n", n, minimum=1)
+    check_int(op, "k", k, minimum=1)
+    check_int(op, "stride", stride, minimum=1)
+    check_int(op, "padding", padding, minimum=0)
+    check_int(op, "output_padding", output_padding, minimum=0)
+    check_int(op, "dilation", dilation, minimum=1)
+    return _transposed_size(n, k, stride, padding, output_padding, dilation)
+
+
+def _transposed_size(n: int, k: int, stride: int, padding: int, output_padding: int,
+                     dilation: int) -> int:
+    """:func:`conv_transpose_output_size` without its checks (the caller made them)."""
     return (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
 
 
@@ -187,7 +201,7 @@ def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | Non
                       groups: int, dilation: IntOrPair) -> Tensor:
     """``conv_transpose2d``, with errors reported under ``op`` (``conv_transpose1d`` delegates
     here)."""
-    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    check_float_tensors(op, required=("input", "weight"), input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (3, 4), "(N, C_in, H, W) or (C_in, H, W)")
     check_rank(op, "weight", weight, (4,), "(C_in, C_out/groups, kH, kW)")
     stride = to_tuple(op, "stride", stride, 2)
@@ -206,8 +220,7 @@ def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | Non
         if output_padding[axis] >= stride[axis]:
             raise ValueError(f"{op}: output_padding {output_padding} must be smaller than "
                              f"stride {stride}")
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = check_int(op, "groups", groups, minimum=1)
     x, unbatched = _batched(op, input, 4)
     n, c_in, h, w = x.shape
     if weight.shape[0] != c_in:
@@ -217,9 +230,9 @@ def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | Non
         raise ValueError(f"{op}: input channels ({c_in}) must be divisible by groups ({groups})")
     c_out = weight.shape[1] * groups
     y_shape = (n, c_out) + tuple(
-        conv_transpose_output_size(size, k, s, p, op_, d)
+        _transposed_size(size, k, s, p, op_, d)
         for size, k, s, p, op_, d in zip((h, w), weight.shape[2:], stride, pads, output_padding,
-                                         dilation))
+                                         dilation, strict=True))
     if min(y_shape[2:]) < 1:
         raise ValueError(f"{op}: the output would be empty ({y_shape[2]}x{y_shape[3]}); reduce "
                          f"padding {pads}")
@@ -227,6 +240,7 @@ def _conv_transpose2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | Non
     # the conv2d this is the adjoint of must map y_shape back to x's shape
     check_conv2d(op, y_shape, weight.shape, stride, padding4, dilation, groups)
     _check_bias(op, bias, c_out)
+    check_result_size(op, "output", y_shape, input.dtype)
     inputs = (x, weight) if bias is None else (x, weight, bias)
     y = ConvTranspose2dFunction.apply(*inputs, y_shape=y_shape, stride=stride, padding=padding4,
                                       dilation=dilation, groups=groups,
@@ -239,7 +253,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
                      dilation: int = 1) -> Tensor:
     """1-D transposed convolution: ``input: (N, C_in, L)``, ``weight: (C_in, C_out/groups, k)``."""
     op = "conv_transpose1d"
-    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    check_float_tensors(op, required=("input", "weight"), input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (2, 3), "(N, C_in, L) or (C_in, L)")
     check_rank(op, "weight", weight, (3,), "(C_in, C_out/groups, k)")
     (stride,) = to_tuple(op, "stride", stride, 1)

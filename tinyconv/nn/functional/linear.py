@@ -13,7 +13,7 @@ Leading dimensions ``*`` of ``x: (*, in)`` are flattened into M and restored aft
 from __future__ import annotations
 
 from tinyconv.autograd import Function
-from tinyconv.nn.functional._args import check_float_tensors
+from tinyconv.nn.functional._args import check_float_tensors, check_result_size
 from tinyconv.tensor import Tensor
 
 
@@ -47,7 +47,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     returns ``(*, out_features)``.
     """
     op = "linear"
-    check_float_tensors(op, input=input, weight=weight, bias=bias)
+    check_float_tensors(op, required=("input", "weight"), input=input, weight=weight, bias=bias)
     if weight.ndim != 2:
         raise ValueError(f"{op}: weight must be 2-D (out_features, in_features), got shape "
                          f"{weight.shape}")
@@ -60,6 +60,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"{op}: bias must have shape ({out_features},) (one value per output "
                          f"feature), got {bias.shape}")
     leading = input.shape[:-1]
+    check_result_size(op, "output", leading + (out_features,), input.dtype)
     rows = input.reshape(-1, in_features) if input.ndim != 2 else input
     inputs = (rows, weight) if bias is None else (rows, weight, bias)
     y = LinearFunction.apply(*inputs)

@@ -19,26 +19,13 @@ import numpy as np
 
 from tinyconv import ops
 from tinyconv.autograd import Function
-from tinyconv.nn.functional._args import check_float_tensors
+from tinyconv.nn.functional._args import check_float_tensors, check_reduction, check_tensor
 from tinyconv.nn.functional.activation import log_softmax
 from tinyconv.tensor import Tensor, check_same_device, is_floating_dtype
-
-_REDUCTIONS = ("none", "mean", "sum")
-
 
 # ---------------------------------------------------------------------------------------------
 # Shared checks
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_reduction(op: str, reduction: Any) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-
-
-def _check_tensor(op: str, name: str, value: Any) -> None:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
 
 
 def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:
@@ -152,10 +139,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     of the non-ignored targets, ``Σ_n w[t_n]``, not by N.
     """
     op = "nll_loss"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
+    check_tensor(op, "input", input)
+    check_tensor(op, "target", target)
     check_float_tensors(op, input=input, weight=weight)
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     batched, target, unbatched = _class_index_targets(op, input, target, weight, ignore_index)
     indices, element_weights = _target_weights(batched, target, weight, ignore_index)
     losses = -_pick_classes(batched, indices) * Tensor._from_array(element_weights, input.device)
@@ -195,10 +182,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     Computed from :func:`log_softmax`, so large scores do not overflow.
     """
     op = "cross_entropy"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
+    check_tensor(op, "input", input)
+    check_tensor(op, "target", target)
     check_float_tensors(op, input=input, weight=weight)
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     smoothing = _check_label_smoothing(op, label_smoothing)
     if is_floating_dtype(target.dtype) and target.shape == input.shape and input.ndim >= 1:
         return _cross_entropy_with_probabilities(op, input, target, weight, reduction, smoothing)
@@ -257,10 +244,10 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Squared error ``(input - target)²`` per element, reduced. ``input`` and ``target`` have
     the same shape (any) and float dtype; both may require gradients."""
     op = "mse_loss"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
+    check_tensor(op, "input", input)
+    check_tensor(op, "target", target)
     check_float_tensors(op, input=input, target=target)
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     _check_same_shape(op, input, target)
     difference = input - target
     return _reduce(difference * difference, reduction)
@@ -312,10 +299,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     :func:`binary_cross_entropy_with_logits`, which is more accurate.
     """
     op = "binary_cross_entropy"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
+    check_tensor(op, "input", input)
+    check_tensor(op, "target", target)
     check_float_tensors(op, input=input, target=target, weight=weight)
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     _check_same_shape(op, input, target)
     _check_broadcasts_to(op, "weight", weight, input.shape)
     outside = (input.data < 0) | (input.data > 1)
@@ -377,10 +364,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     ``-t log σ(x)``: > 1 favours recall. Both are constants (no gradient, as in PyTorch).
     """
     op = "binary_cross_entropy_with_logits"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
+    check_tensor(op, "input", input)
+    check_tensor(op, "target", target)
     check_float_tensors(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
-    _check_reduction(op, reduction)
+    check_reduction(op, reduction)
     _check_same_shape(op, input, target)
     _check_broadcasts_to(op, "weight", weight, input.shape)
     _check_broadcasts_to(op, "pos_weight", pos_weight, input.shape)

@@ -9,8 +9,6 @@ size) is built from tensor ops, because its windows differ in size.
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 
 from tinyconv.autograd import Function
@@ -18,13 +16,15 @@ from tinyconv.backend import kernels_for
 from tinyconv.kernels.contract import check_pool2d
 from tinyconv.nn.functional._args import (
     check_float_tensors,
+    check_int,
     check_rank,
+    check_result_size,
+    pool_args,
     symmetric_padding,
-    to_tuple,
 )
 from tinyconv.tensor import Tensor, stack
 
-IntOrPair = Union[int, tuple]
+IntOrPair = int | tuple
 
 
 class MaxPool2dFunction(Function):
@@ -55,15 +55,6 @@ class AvgPool2dFunction(Function):
         return self.kernels.avg_pool2d_backward(grad_y, self.x_shape, *self.args)
 
 
-def _pool_args(op: str, kernel_size, stride, padding, dilation, n: int = 2):
-    """kernel, stride (defaults to the kernel: non-overlapping windows), padding, dilation."""
-    kernel = to_tuple(op, "kernel_size", kernel_size, n)
-    stride = kernel if stride is None or stride == () else to_tuple(op, "stride", stride, n)
-    padding = to_tuple(op, "padding", padding, n)
-    dilation = to_tuple(op, "dilation", dilation, n)
-    return kernel, stride, padding, dilation
-
-
 def _as_batched(input: Tensor) -> tuple[Tensor, bool]:
     return (input.unsqueeze(0), True) if input.ndim == 3 else (input, False)
 
@@ -85,7 +76,7 @@ def _max_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: IntOrPai
     """``max_pool2d``, with errors reported under ``op`` (``max_pool1d`` delegates here)."""
     check_float_tensors(op, input=input)
     check_rank(op, "input", input, (3, 4), "(N, C, H, W) or (C, H, W)")
-    kernel, stride, padding, dilation = _pool_args(op, kernel_size, stride, padding, dilation)
+    kernel, stride, padding, dilation = pool_args(op, kernel_size, stride, padding, dilation)
     padding = symmetric_padding(padding)
     x, unbatched = _as_batched(input)
     check_pool2d(op, x.shape, kernel, stride, padding, dilation, ceil_mode)
@@ -115,7 +106,7 @@ def _avg_pool2d(op: str, input: Tensor, kernel_size: IntOrPair, stride: IntOrPai
     """``avg_pool2d``, with errors reported under ``op`` (``avg_pool1d`` delegates here)."""
     check_float_tensors(op, input=input)
     check_rank(op, "input", input, (3, 4), "(N, C, H, W) or (C, H, W)")
-    kernel, stride, padding, _ = _pool_args(op, kernel_size, stride, padding, 1)
+    kernel, stride, padding, _ = pool_args(op, kernel_size, stride, padding, 1)
     padding = symmetric_padding(padding)
     x, unbatched = _as_batched(input)
     check_pool2d(op, x.shape, kernel, stride, padding, (1, 1), ceil_mode)
@@ -139,7 +130,7 @@ def max_pool1d(input: Tensor, kernel_size: int, stride: int | None = None, paddi
     """1-D max pooling over ``input: (N, C, L)`` or ``(C, L)`` (2-D pooling with height 1)."""
     op = "max_pool1d"
     x, unbatched = _pool1d_as_2d(op, input)
-    kernel, stride, padding, dilation = _pool_args(op, kernel_size, stride, padding, dilation, 1)
+    kernel, stride, padding, dilation = pool_args(op, kernel_size, stride, padding, dilation, 1)
     y, indices = _max_pool2d(op, x, (1,) + kernel, (1,) + stride, (0,) + padding,
                              (1,) + dilation, ceil_mode, return_indices=True)
     y, indices = y.squeeze(2), indices.squeeze(2)  # with height 1, h*W + w is just w
@@ -153,7 +144,7 @@ def avg_pool1d(input: Tensor, kernel_size: int, stride: int | None = None, paddi
     """1-D average pooling over ``input: (N, C, L)`` or ``(C, L)``."""
     op = "avg_pool1d"
     x, unbatched = _pool1d_as_2d(op, input)
-    kernel, stride, padding, _ = _pool_args(op, kernel_size, stride, padding, 1, 1)
+    kernel, stride, padding, _ = pool_args(op, kernel_size, stride, padding, 1, 1)
     y = _avg_pool2d(op, x, (1,) + kernel, (1,) + stride, (0,) + padding, ceil_mode,
                     count_include_pad).squeeze(2)
     return y.squeeze(0) if unbatched else y
@@ -169,11 +160,18 @@ def adaptive_windows(in_size: int, out_size: int) -> list[tuple[int, int]]:
 
     Neighbouring windows may overlap by one element when ``n`` is not a multiple of ``m``.
     """
+    check_int("adaptive_windows", "in_size", in_size, minimum=1)
+    check_int("adaptive_windows", "out_size", out_size, minimum=1)
     return [((i * in_size) // out_size, -(-((i + 1) * in_size) // out_size))
             for i in range(out_size)]
 
 
 def _adaptive_output_size(op: str, input: Tensor, output_size) -> tuple[int, int]:
+    """The checked ``(out_h, out_w)`` of an adaptive pooling of ``input`` (already checked to be
+    a 3-D or 4-D float tensor)."""
+    if 0 in input.shape[-2:]:  # every window would be empty: nothing to average or maximise
+        raise ValueError(f"{op}: input of shape {input.shape} has an empty spatial dimension; "
+                         f"adaptive pooling needs H >= 1 and W >= 1")
     if isinstance(output_size, int) or output_size is None:
         output_size = (output_size, output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
@@ -182,6 +180,7 @@ def _adaptive_output_size(op: str, input: Tensor, output_size) -> tuple[int, int
     if any(not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"{op}: output_size must be positive ints (or None to keep a size), "
                          f"got {tuple(output_size)}")
+    check_result_size(op, "output", input.shape[:-2] + sizes, input.dtype)
     return sizes
 
 
