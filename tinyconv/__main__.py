@@ -2,6 +2,7 @@
 
 ``tinyconv train``   train a model (LeNet-5 on the bundled digits by default)
 ``tinyconv warmup``  compile the CPU kernels ahead of time (cached for later runs)
+``tinyconv show``    an interactive page of every layer at work (``train --live``: during training)
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     bars.add_argument("--progress", dest="progress", action="store_true", default=None,
                       help="always show progress bars (default: only on a terminal)")
     bars.add_argument("--no-progress", dest="progress", action="store_false")
+    from tinyconv.show.cli import add_live_arguments, add_show_command  # argparse only: cheap
+
+    add_live_arguments(train)
+    add_show_command(commands)
 
     warmup = commands.add_parser("warmup", help="compile the CPU kernels now (cached on disk)")
     warmup.add_argument("--dtypes", nargs="+", default=["float32"],
@@ -66,13 +71,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                              out=args.out or f"runs/{args.model}-{args.dataset}",
                              data_root=args.data_root, progress=args.progress)
         try:
-            fit(config, resume=args.resume)
+            if args.live:
+                from tinyconv.show.cli import fit_live
+
+                fit_live(config, resume=args.resume, port=args.port,
+                         open_browser=not args.no_browser)
+            else:
+                fit(config, resume=args.resume)
         except KeyboardInterrupt:
             return 130  # the conventional exit status after Ctrl-C
         except (ValueError, FileNotFoundError) as error:
             print(f"tinyconv train: error: {error}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "show":
+        from tinyconv.show.cli import run_show
+
+        return run_show(args)
     if args.command == "warmup":
         from tinyconv.kernels.cpu import warmup
 
