@@ -69,6 +69,8 @@ _KERNEL_SETS: dict[str, str | ModuleType] = {
     "numba": "tinyconv.kernels.cpu",
     "reference": "tinyconv.kernels.reference",
     "cuda": "tinyconv.kernels.cuda",
+    # the same CUDA C kernels run on the CPU by an emulation (for machines without a GPU)
+    "cuda-emu": "tinyconv.kernels.cuda.emulated",
 }
 # Which kernel set each device uses now.
 _ACTIVE: dict[str, str] = {"cpu": "cpu", "cuda": "cuda"}
