@@ -42,7 +42,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tinyconv.backend import to_host
-from tinyconv.tensor import Tensor, tensor
+from tinyconv.tensor import Tensor
 
 __all__ = ["FORMATS", "LoadError", "check_claimed_size", "load", "max_load_bytes", "save"]
 
@@ -151,7 +151,7 @@ def _decode(description: Any, arrays: Any, device: Any) -> Any:
     if not isinstance(description, dict):
         return description
     if "__tensor__" in description:
-        return tensor(arrays[description["__tensor__"]], device=device)
+        return Tensor(arrays[description["__tensor__"]], device=device)
     if "__ndarray__" in description:
         return arrays[description["__ndarray__"]]
     if "__tuple__" in description:
@@ -230,7 +230,7 @@ def _to_numpy_tree(obj: Any) -> Any:
 def _to_tensor_tree(obj: Any, device: Any) -> Any:
     """Arrays -> tensors on ``device``, everywhere in a tree of dicts/lists/tuples."""
     if isinstance(obj, np.ndarray):
-        return tensor(obj, device=device)
+        return Tensor(obj, device=device)
     if isinstance(obj, OrderedDict):
         return OrderedDict((key, _to_tensor_tree(value, device)) for key, value in obj.items())
     if isinstance(obj, dict):
