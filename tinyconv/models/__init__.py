@@ -21,6 +21,8 @@ builder             parameters      paper
 ``se_resnet18``         11,778,592  Hu et al., 2018 (reduction 16)
 ``se_resnet50``         28,088,024
 ``densenet121``          7,978,856  Huang et al., 2017
+``zfnet``               62,357,608  Zeiler & Fergus, 2014 (Fig. 3 of the paper)
+``deepid``               1,741,880  Sun et al., 2014 (10,000 identities, 39×31 patches)
 ==================  ==============  =====================================================
 
 ``tc.summary(model, (3, 224, 224))`` prints their per-layer shapes, parameters and
@@ -29,6 +31,7 @@ multiply-adds. There are no pretrained weights here. For transfer learning see
 """
 
 from tinyconv.models.alexnet import AlexNet, alexnet
+from tinyconv.models.deepid import DeepID, deepid
 from tinyconv.models.densenet import DenseBlock, DenseLayer, DenseNet, Transition, densenet121
 from tinyconv.models.googlenet import (
                                        BasicConv2d,
@@ -51,6 +54,7 @@ from tinyconv.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, res
 from tinyconv.models.senet import SEBasicBlock, SEBlock, SEBottleneck, se_resnet18, se_resnet50
 from tinyconv.models.transfer import find_head, freeze_all_but, replace_head, trainable_parameters
 from tinyconv.models.vgg import VGG, vgg, vgg11, vgg16
+from tinyconv.models.zfnet import ZFNet, zfnet
 
 __all__ = [
                                        "VGG",
@@ -61,6 +65,7 @@ __all__ = [
                                        "DenseBlock",
                                        "DenseLayer",
                                        "DenseNet",
+                                       "DeepID",
                                        "DepthwiseSeparableConv",
                                        "GoogLeNet",
                                        "GoogLeNetOutputs",
@@ -75,7 +80,9 @@ __all__ = [
                                        "SEBlock",
                                        "SEBottleneck",
                                        "Transition",
+                                       "ZFNet",
                                        "alexnet",
+                                       "deepid",
                                        "densenet121",
                                        "find_head",
                                        "freeze_all_but",
@@ -93,4 +100,5 @@ __all__ = [
                                        "vgg",
                                        "vgg11",
                                        "vgg16",
+                                       "zfnet",
 ]
