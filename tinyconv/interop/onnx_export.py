@@ -111,7 +111,8 @@ class _Recorder:
     def unsupported(self, what: str) -> Exception:
         return NotImplementedError(
             f"onnx.export: {what} (in the forward of {self.scope[-1]!r}) has no ONNX translation "
-            f"here; supported layers: {', '.join(sorted(SUPPORTED_LAYERS))}; between layers: "
+            f"here; supported layers: {', '.join(sorted(c.__name__ for c in SUPPORTED_LAYERS))}; "
+            f"between layers: "
             f"{', '.join(sorted(_GLUE))}")
 
 
