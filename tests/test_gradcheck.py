@@ -114,7 +114,8 @@ def test_gradcheck_fails_on_nan_gradients():
 
 def test_gradcheck_catches_a_broken_builtin_rule(monkeypatch):
     """Planting a bug in a real op's backward makes gradcheck fail on it."""
-    monkeypatch.setattr(tc.ops.Sin, "backward", lambda self, grad: grad * np.sin(self.saved[0]))
+    monkeypatch.setattr(tc.ops.SinFunction, "backward",
+                        lambda self, grad: grad * np.sin(self.saved[0]))
     with pytest.raises(GradcheckError):
         gradcheck(lambda t: t.sin(), [leaf([0.1, 0.7, -1.2])])
 

@@ -42,7 +42,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tinyconv.autograd import no_grad
-from tinyconv.tensor import Tensor, as_dtype, zeros
+from tinyconv.creation import zeros
+from tinyconv.dtypes import as_dtype
+from tinyconv.tensor import Tensor
 
 # tinyconv.nn is imported inside the functions, so that importing this module stays cheap (no
 # Numba): ``tinyconv/__init__.py`` may import it eagerly.

@@ -2,76 +2,94 @@
 
 Every class here is a :class:`~tinyconv.autograd.Function` working on plain arrays. In each
 ``backward``, ``grad`` is ``dL/d(output)`` and the method returns ``dL/d(input)`` for each input,
-written as the chain rule ``dL/d(input) = dL/d(output) * d(output)/d(input)``. Broadcasting is undone by
-the engine (``sum_to_shape``), so the rules below are written for equal shapes.
+written as the chain rule ``dL/d(input) = dL/d(output) * d(output)/d(input)``. Broadcasting is
+undone by the engine (``sum_to_shape``), so the rules below are written for equal shapes.
 
 Convolution and pooling live in ``tinyconv.nn.functional``; they call the kernel contract.
+
+Naming: each class is called after what it computes plus ``Function`` (``ReLUFunction``, so it
+never clashes with the module ``nn.ReLU``), the scheme of every Function in tinyconv.
 """
 
 from __future__ import annotations
 
-from tinyconv.autograd import Function
+from typing import Any, TypeAlias
+
+from tinyconv.autograd import Array, Function, sum_to_shape
+from tinyconv.backend import Device, array_module, device_of_array, to_host
+
+__all__ = ["AddFunction", "SubFunction", "MulFunction", "DivFunction", "PowFunction", "NegFunction",
+           "MatMulFunction", "ExpFunction", "LogFunction", "SqrtFunction", "AbsFunction",
+           "SinFunction", "CosFunction", "TanhFunction", "SigmoidFunction", "ReLUFunction",
+           "ClampFunction", "MaximumFunction", "MinimumFunction", "WhereFunction", "CloneFunction",
+           "CastFunction", "ToDeviceFunction", "SumFunction", "MeanFunction", "VarFunction",
+           "AmaxFunction", "AminFunction", "LogSumExpFunction", "TakeAlongDimFunction",
+           "ReshapeFunction", "PermuteFunction", "ExpandFunction", "GetItemFunction", "CatFunction",
+           "PadFunction"]
+
+# backward of a two-input function: dL/da and dL/db (None for an input that needs no gradient)
+TwoGradients: TypeAlias = tuple[Array | None, Array | None]
 
 # ---------------------------------------------------------------------------------------------
 # Arithmetic
 # ---------------------------------------------------------------------------------------------
 
 
-class Add(Function):
+class AddFunction(Function):
     name = "add"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a + b
 
-    def backward(self, grad):  # d(a+b)/da = 1, d(a+b)/db = 1
+    def backward(self, grad: Array) -> TwoGradients:  # d(a+b)/da = 1, d(a+b)/db = 1
         return grad, grad
 
 
-class Sub(Function):
+class SubFunction(Function):
     name = "sub"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a - b
 
-    def backward(self, grad):  # d(a-b)/da = 1, d(a-b)/db = -1
+    def backward(self, grad: Array) -> TwoGradients:  # d(a-b)/da = 1, d(a-b)/db = -1
         return grad, -grad
 
 
-class Mul(Function):
+class MulFunction(Function):
     name = "mul"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.save_for_backward(a, b)
         return a * b
 
-    def backward(self, grad):  # d(ab)/da = b, d(ab)/db = a
+    def backward(self, grad: Array) -> TwoGradients:  # d(ab)/da = b, d(ab)/db = a
         a, b = self.saved
         return grad * b, grad * a
 
 
-class Div(Function):
+class DivFunction(Function):
     name = "div"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.save_for_backward(a, b)
         return a / b
 
-    def backward(self, grad):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+    def backward(self, grad: Array) -> TwoGradients:  # d(a/b)/da = 1/b, d(a/b)/db = -a/b²
         a, b = self.saved
         grad_a = grad / b if self.needs_input_grad[0] else None
         grad_b = -grad * a / (b * b) if self.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
-class Pow(Function):
+class PowFunction(Function):
     name = "pow"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         out = a ** b
         self.save_for_backward(a, b, out)
         return out
 
-    def backward(self, grad):  # d(a^b)/da = b·a^(b-1), d(a^b)/db = a^b·ln(a)
+    def backward(self, grad: Array) -> TwoGradients:  # d(a^b)/da = b·a^(b-1), d(a^b)/db = a^b·ln(a)
         a, b, out = self.saved
         grad_a = None
         if self.needs_input_grad[0]:
@@ -87,31 +105,29 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-class Neg(Function):
+class NegFunction(Function):
     name = "neg"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         return -a
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         return -grad
 
 
-class MatMul(Function):
+class MatMulFunction(Function):
     """Batched matrix product with NumPy's rules (1-D operands gain and lose a dimension)."""
 
     name = "matmul"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.save_for_backward(a, b)
         return a @ b
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> TwoGradients:
         # For C = A @ B: dL/dA = dL/dC @ Bᵀ and dL/dB = Aᵀ @ dL/dC. A 1-D operand is treated as a
         # row (for A) or a column (for B) so the same two products apply; batch dimensions that
         # were broadcast are summed away by sum_to_shape.
-        from tinyconv.autograd import sum_to_shape
-
         a, b = self.saved
         xp = self.xp
         a2 = a[None, :] if a.ndim == 1 else a
@@ -136,97 +152,97 @@ class MatMul(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-class Exp(Function):
+class ExpFunction(Function):
     name = "exp"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         out = self.xp.exp(a)
         self.save_for_backward(out)
         return out
 
-    def backward(self, grad):  # d(e^a)/da = e^a
+    def backward(self, grad: Array) -> Array:  # d(e^a)/da = e^a
         (out,) = self.saved
         return grad * out
 
 
-class Log(Function):
+class LogFunction(Function):
     name = "log"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.save_for_backward(a)
         return self.xp.log(a)
 
-    def backward(self, grad):  # d(ln a)/da = 1/a
+    def backward(self, grad: Array) -> Array:  # d(ln a)/da = 1/a
         (a,) = self.saved
         return grad / a
 
 
-class Sqrt(Function):
+class SqrtFunction(Function):
     name = "sqrt"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         out = self.xp.sqrt(a)
         self.save_for_backward(out)
         return out
 
-    def backward(self, grad):  # d(√a)/da = 1/(2√a)
+    def backward(self, grad: Array) -> Array:  # d(√a)/da = 1/(2√a)
         (out,) = self.saved
         return grad / (2 * out)
 
 
-class Abs(Function):
+class AbsFunction(Function):
     name = "abs"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.save_for_backward(a)
         return self.xp.abs(a)
 
-    def backward(self, grad):  # d|a|/da = sign(a), taken as 0 at a = 0 (as PyTorch)
+    def backward(self, grad: Array) -> Array:  # d|a|/da = sign(a), taken as 0 at a = 0 (as PyTorch)
         (a,) = self.saved
         return grad * self.xp.sign(a)
 
 
-class Sin(Function):
+class SinFunction(Function):
     name = "sin"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.save_for_backward(a)
         return self.xp.sin(a)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         (a,) = self.saved
         return grad * self.xp.cos(a)
 
 
-class Cos(Function):
+class CosFunction(Function):
     name = "cos"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.save_for_backward(a)
         return self.xp.cos(a)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         (a,) = self.saved
         return -grad * self.xp.sin(a)
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     name = "tanh"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         out = self.xp.tanh(a)
         self.save_for_backward(out)
         return out
 
-    def backward(self, grad):  # d tanh(a)/da = 1 - tanh²(a)
+    def backward(self, grad: Array) -> Array:  # d tanh(a)/da = 1 - tanh²(a)
         (out,) = self.saved
         return grad * (1 - out * out)
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     name = "sigmoid"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         xp = self.xp
         # 1/(1+e^-a) overflows for large negative a; e^a/(1+e^a) is the stable form there.
         e = xp.exp(-xp.abs(a))
@@ -234,33 +250,33 @@ class Sigmoid(Function):
         self.save_for_backward(out)
         return out
 
-    def backward(self, grad):  # dσ/da = σ(1-σ)
+    def backward(self, grad: Array) -> Array:  # dσ/da = σ(1-σ)
         (out,) = self.saved
         return grad * out * (1 - out)
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     name = "relu"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         out = self.xp.maximum(a, 0).astype(a.dtype, copy=False)
         self.save_for_backward(out)
         return out
 
-    def backward(self, grad):  # passes the gradient where the input was positive
+    def backward(self, grad: Array) -> Array:  # passes the gradient where the input was positive
         (out,) = self.saved
         return grad * (out > 0)
 
 
-class Clamp(Function):
+class ClampFunction(Function):
     name = "clamp"
 
-    def forward(self, a, min=None, max=None):
+    def forward(self, a: Array, min: float | None = None, max: float | None = None) -> Array:
         self.save_for_backward(a)
         self.min, self.max = min, max
         return self.xp.clip(a, min, max).astype(a.dtype, copy=False)
 
-    def backward(self, grad):  # 1 inside [min, max] (bounds included, as PyTorch), 0 outside
+    def backward(self, grad: Array) -> Array:  # 1 inside [min, max] (bounds included), 0 outside
         (a,) = self.saved
         inside = self.xp.ones(a.shape, dtype=bool)
         if self.min is not None:
@@ -270,67 +286,84 @@ class Clamp(Function):
         return grad * inside
 
 
-class Maximum(Function):
+class MaximumFunction(Function):
     name = "maximum"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.save_for_backward(a, b)
         return self.xp.maximum(a, b)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> TwoGradients:
         # the larger input gets the gradient; on a tie each gets half (PyTorch's rule)
         a, b = self.saved
         share_a = (a > b) + 0.5 * (a == b)
         return grad * share_a, grad * (1 - share_a)
 
 
-class Minimum(Function):
+class MinimumFunction(Function):
     name = "minimum"
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.save_for_backward(a, b)
         return self.xp.minimum(a, b)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> TwoGradients:
         a, b = self.saved
         share_a = (a < b) + 0.5 * (a == b)
         return grad * share_a, grad * (1 - share_a)
 
 
-class Where(Function):
+class WhereFunction(Function):
     """``where(condition, a, b)``: the condition is a fixed (non-differentiable) mask."""
 
     name = "where"
 
-    def forward(self, a, b, condition=None):
+    def forward(self, a: Array, b: Array, condition: Array | None = None) -> Array:
         self.save_for_backward(condition)
         return self.xp.where(condition, a, b)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> TwoGradients:
         (condition,) = self.saved
         return grad * condition, grad * ~condition
 
 
-class Clone(Function):
+class CloneFunction(Function):
     name = "clone"
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         return a.copy()
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         return grad
 
 
-class Cast(Function):
+class CastFunction(Function):
     """Change dtype; the gradient is cast back to the input's dtype by the engine."""
 
     name = "to"
 
-    def forward(self, a, dtype=None):
+    def forward(self, a: Array, dtype: Any = None) -> Array:
         return a.astype(dtype)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         return grad
+
+
+class ToDeviceFunction(Function):
+    """A copy to another device; the gradient is copied back to where the input was.
+
+    The only Function whose output lives on another device than its input: ``Tensor._wrap``
+    reads the output's device from its array. ``Tensor.to`` is the one place that calls it.
+    """
+
+    name = "to"
+
+    def forward(self, a: Array, device: Device | None = None) -> Array:
+        self.source_device = device_of_array(a)
+        return array_module(device).asarray(to_host(a))
+
+    def backward(self, grad: Array) -> Array:
+        return array_module(self.source_device).asarray(to_host(grad))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +371,8 @@ class Cast(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def _restore_reduced(xp, grad, input_shape, axes, keepdim):
+def _restore_reduced(xp: Any, grad: Array, input_shape: tuple[int, ...], axes: tuple[int, ...],
+                     keepdim: bool) -> Array:
     """Reinsert reduced axes (as size 1) so the gradient broadcasts against the input."""
     if not keepdim:
         for axis in sorted(axes):
@@ -346,38 +380,41 @@ def _restore_reduced(xp, grad, input_shape, axes, keepdim):
     return xp.broadcast_to(grad, input_shape)
 
 
-class Sum(Function):
+class SumFunction(Function):
     name = "sum"
 
-    def forward(self, a, axes=None, keepdim=False):
+    def forward(self, a: Array, axes: tuple[int, ...] | None = None,
+                keepdim: bool = False) -> Array:
         self.input_shape, self.axes, self.keepdim = a.shape, axes, keepdim
         return a.sum(axis=axes, keepdims=keepdim)
 
-    def backward(self, grad):  # every summed element contributed with weight 1
+    def backward(self, grad: Array) -> Array:  # every summed element contributed with weight 1
         return _restore_reduced(self.xp, grad, self.input_shape, self.axes, self.keepdim)
 
 
-class Mean(Function):
+class MeanFunction(Function):
     name = "mean"
 
-    def forward(self, a, axes=None, keepdim=False):
+    def forward(self, a: Array, axes: tuple[int, ...] | None = None,
+                keepdim: bool = False) -> Array:
         self.input_shape, self.axes, self.keepdim = a.shape, axes, keepdim
         self.count = 1
         for axis in axes:
             self.count *= a.shape[axis]
         return a.mean(axis=axes, keepdims=keepdim)
 
-    def backward(self, grad):  # each element contributed with weight 1/count
+    def backward(self, grad: Array) -> Array:  # each element contributed with weight 1/count
         return _restore_reduced(self.xp, grad / self.count, self.input_shape, self.axes,
                                 self.keepdim)
 
 
-class Var(Function):
+class VarFunction(Function):
     """Variance with ``correction`` (1: unbiased, PyTorch's default; 0: population)."""
 
     name = "var"
 
-    def forward(self, a, axes=None, keepdim=False, correction=1):
+    def forward(self, a: Array, axes: tuple[int, ...] | None = None, keepdim: bool = False,
+                correction: int = 1) -> Array:
         self.axes, self.keepdim = axes, keepdim
         count = 1
         for axis in axes:
@@ -387,40 +424,42 @@ class Var(Function):
         self.save_for_backward(centered)
         return (centered * centered).sum(axis=axes, keepdims=keepdim) / self.divisor
 
-    def backward(self, grad):  # d/da_i of Σ(a_j - mean)²/D = 2(a_i - mean)/D
+    def backward(self, grad: Array) -> Array:  # d/da_i of Σ(a_j - mean)²/D = 2(a_i - mean)/D
         (centered,) = self.saved
         grad = _restore_reduced(self.xp, grad, centered.shape, self.axes, self.keepdim)
         return grad * (2 / self.divisor) * centered
 
 
-class Amax(Function):
+class AmaxFunction(Function):
     """Maximum over axes; the gradient is shared equally between tied maxima (as PyTorch)."""
 
     name = "amax"
     pick = staticmethod(lambda xp, a, axes: a.max(axis=axes, keepdims=True))
 
-    def forward(self, a, axes=None, keepdim=False):
+    def forward(self, a: Array, axes: tuple[int, ...] | None = None,
+                keepdim: bool = False) -> Array:
         self.axes, self.keepdim = axes, keepdim
         best = self.pick(self.xp, a, axes)
         self.save_for_backward(a == best)
         return best if keepdim else best.squeeze(axis=axes)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         (is_best,) = self.saved
         grad = _restore_reduced(self.xp, grad, is_best.shape, self.axes, self.keepdim)
         ties = is_best.sum(axis=self.axes, keepdims=True)
         return grad * is_best / ties
 
 
-class Amin(Amax):
+class AminFunction(AmaxFunction):
     name = "amin"
     pick = staticmethod(lambda xp, a, axes: a.min(axis=axes, keepdims=True))
 
 
-class LogSumExp(Function):
+class LogSumExpFunction(Function):
     name = "logsumexp"
 
-    def forward(self, a, axes=None, keepdim=False):
+    def forward(self, a: Array, axes: tuple[int, ...] | None = None,
+                keepdim: bool = False) -> Array:
         xp = self.xp
         self.axes, self.keepdim = axes, keepdim
         # subtract the maximum first so exp never overflows: log Σe^a = m + log Σe^(a-m)
@@ -430,22 +469,22 @@ class LogSumExp(Function):
         self.save_for_backward(a, out)
         return out if keepdim else out.squeeze(axis=axes)
 
-    def backward(self, grad):  # d/da_i log Σe^a = softmax(a)_i
+    def backward(self, grad: Array) -> Array:  # d/da_i log Σe^a = softmax(a)_i
         a, out = self.saved
         grad = _restore_reduced(self.xp, grad, a.shape, self.axes, self.keepdim)
         return grad * self.xp.exp(a - out)
 
 
-class TakeAlongDim(Function):
+class TakeAlongDimFunction(Function):
     """``take_along_axis(a, indices, axis)``; backward scatters the gradient to those indices."""
 
     name = "take_along_dim"
 
-    def forward(self, a, indices=None, axis=0):
+    def forward(self, a: Array, indices: Array | None = None, axis: int = 0) -> Array:
         self.input_shape, self.indices, self.axis = a.shape, indices, axis
         return self.xp.take_along_axis(a, indices, axis=axis)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         xp = self.xp
         out = xp.zeros(self.input_shape, dtype=grad.dtype)
         xp.put_along_axis(out, self.indices, grad, axis=self.axis)
@@ -457,25 +496,25 @@ class TakeAlongDim(Function):
 # ---------------------------------------------------------------------------------------------
 
 
-class Reshape(Function):
+class ReshapeFunction(Function):
     name = "reshape"
 
-    def forward(self, a, shape=None):
+    def forward(self, a: Array, shape: tuple[int, ...] | None = None) -> Array:
         self.input_shape = a.shape
         return a.reshape(shape)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         return grad.reshape(self.input_shape)
 
 
-class Permute(Function):
+class PermuteFunction(Function):
     name = "permute"
 
-    def forward(self, a, dims=None):
+    def forward(self, a: Array, dims: tuple[int, ...] | None = None) -> Array:
         self.dims = dims
         return a.transpose(dims)
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         # undo the permutation: axis dims[i] of the input became axis i of the output
         inverse = [0] * len(self.dims)
         for i, d in enumerate(self.dims):
@@ -483,17 +522,17 @@ class Permute(Function):
         return grad.transpose(inverse)
 
 
-class Expand(Function):
+class ExpandFunction(Function):
     name = "expand"
 
-    def forward(self, a, shape=None):
+    def forward(self, a: Array, shape: tuple[int, ...] | None = None) -> Array:
         return self.xp.broadcast_to(a, shape)
 
-    def backward(self, grad):  # the engine sums the copies back (sum_to_shape)
+    def backward(self, grad: Array) -> Array:  # the engine sums the copies back (sum_to_shape)
         return grad
 
 
-def _scatter_add(xp, target, index, values):
+def _scatter_add(xp: Any, target: Array, index: Any, values: Array) -> None:
     """``target[index] += values`` that adds repeated indices (plain ``+=`` would keep one)."""
     if xp.__name__ == "numpy":
         xp.add.at(target, index, values)
@@ -503,14 +542,14 @@ def _scatter_add(xp, target, index, values):
         cupyx.scatter_add(target, index, values)
 
 
-class GetItem(Function):
+class GetItemFunction(Function):
     name = "getitem"
 
-    def forward(self, a, index=None):
+    def forward(self, a: Array, index: Any = None) -> Array:
         self.input_shape, self.index = a.shape, index
         return a[index]
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> Array:
         # every selected element sends its gradient back to where it came from; an element picked
         # twice (a[[0, 0]]) receives both gradients
         out = self.xp.zeros(self.input_shape, dtype=grad.dtype)
@@ -518,15 +557,16 @@ class GetItem(Function):
         return out
 
 
-class Cat(Function):
+class CatFunction(Function):
     name = "cat"
 
-    def forward(self, *arrays, axis=0):
+    def forward(self, *arrays: Array, axis: int = 0) -> Array:
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
         return self.xp.concatenate(arrays, axis=axis)
 
-    def backward(self, grad):  # cut the gradient back into the pieces that were joined
+    def backward(self, grad: Array) -> tuple[Array, ...]:
+        # cut the gradient back into the pieces that were joined
         bounds, start = [], 0
         for size in self.sizes[:-1]:
             start += size
@@ -534,16 +574,17 @@ class Cat(Function):
         return tuple(self.xp.split(grad, bounds, axis=self.axis))
 
 
-class Pad(Function):
+class PadFunction(Function):
     """Constant padding; ``widths`` is NumPy's ((before, after), ...) per axis."""
 
     name = "pad"
 
-    def forward(self, a, widths=None, value=0.0):
+    def forward(self, a: Array, widths: tuple[tuple[int, int], ...] | None = None,
+                value: float = 0.0) -> Array:
         self.widths = widths
         return self.xp.pad(a, widths, mode="constant", constant_values=value)
 
-    def backward(self, grad):  # padding added constants: crop them away
+    def backward(self, grad: Array) -> Array:  # padding added constants: crop them away
         crop = tuple(slice(before, grad.shape[i] - after)
                      for i, (before, after) in enumerate(self.widths))
         return grad[crop]

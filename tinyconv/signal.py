@@ -57,9 +57,11 @@ zero padding with ``tc.pad``, so gradients flow through the same kernels a CNN u
 
 from __future__ import annotations
 
+from tinyconv.autograd import check_same_device
+from tinyconv.dtypes import is_floating_dtype
+from tinyconv.functions import pad as _pad
 from tinyconv.nn.functional.conv import conv2d
-from tinyconv.tensor import Tensor, check_same_device, is_floating_dtype
-from tinyconv.tensor import pad as _pad
+from tinyconv.tensor import Tensor
 
 __all__ = ["convolve2d", "correlate2d", "rot180"]
 

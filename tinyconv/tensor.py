@@ -4,12 +4,18 @@ A tensor holds
 
 - ``data``: its values, an ndarray of its device's array module. (PyTorch's ``.data`` is a tensor;
   here it is the raw array, which is what the engine and the optimizers work on.)
+- ``device``: where ``data`` lives (``"cpu"``: a NumPy array, ``"cuda"``: a CuPy array);
 - ``requires_grad``: whether gradients should flow to it;
-- ``grad``: after ``backward()``, a Tensor with ``dL/d(self)`` (leaves only, unless ``retain_grad()``);
+- ``grad``: after ``backward()``, a Tensor with ``dL/d(self)`` (leaves only, unless
+  ``retain_grad()``);
 - ``_ctx``: the :class:`~tinyconv.autograd.Function` that produced it (``None`` for a leaf).
 
 Every differentiable method below calls ``SomeFunction.apply(...)`` from :mod:`tinyconv.ops`, where
-the forward and backward rules live side by side.
+the forward and backward rules live side by side. This module holds the class only: dtypes are in
+:mod:`tinyconv.dtypes`, ``tc.tensor``/``tc.zeros``/``tc.randn``... in :mod:`tinyconv.creation`,
+``tc.cat``/``tc.where``/``tc.exp``... in :mod:`tinyconv.functions`.
+
+Shapes in the docstrings: ``(*)`` is any shape; ``(*, n)`` any shape ending in ``n``.
 """
 
 from __future__ import annotations
@@ -17,121 +23,133 @@ from __future__ import annotations
 import builtins
 import numbers
 from collections import namedtuple
-from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from tinyconv import autograd, ops
+from tinyconv.autograd import check_same_device
 from tinyconv.backend import Device, array_module, device_of_array, to_host
+from tinyconv.dtypes import (
+    FLOAT_DTYPES,
+    as_dtype,
+    float32,
+    float64,
+    int32,
+    int64,
+    is_floating_dtype,
+)
+from tinyconv.random import random_array
+from tinyconv.shapes import check_broadcast, normalize_dim, shape_args
 
-# dtypes: NumPy's dtype objects, so `t.dtype == tc.float32` and `t.dtype == np.float32` both work.
-float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-float16 = np.dtype("float16")
-int64 = np.dtype("int64")
-int32 = np.dtype("int32")
-uint8 = np.dtype("uint8")
-bool = np.dtype("bool")  # noqa: A001 - tc.bool, as torch.bool
-_FLOAT_DTYPES = (float16, float32, float64)
-_DTYPE_NAMES = {"float": float32, "float32": float32, "float64": float64, "double": float64,
-                "float16": float16, "half": float16, "int64": int64, "long": int64,
-                "int32": int32, "int": int32, "uint8": uint8, "bool": np.dtype("bool")}
+__all__ = ["Tensor", "MinMax"]
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
+MinMax.__doc__ = "What ``t.max(dim)`` and ``t.min(dim)`` return: ``(values, indices)``."
 
-DeviceLike = Union[str, Device, None]
-Shape = Union[int, Sequence[int]]
+DeviceLike = str | Device | None
 
-
-def as_dtype(dtype: Any) -> np.dtype | None:
-    """Normalise ``tc.float32``, ``np.float32`` or ``"float32"`` to a NumPy dtype (None stays None)."""
-    if dtype is None:
-        return None
-    if isinstance(dtype, str) and dtype in _DTYPE_NAMES:
-        return _DTYPE_NAMES[dtype]
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"unknown dtype {dtype!r}; use tc.float32, tc.float64, tc.int64 or tc.bool")
-
-
-def is_floating_dtype(dtype: np.dtype) -> builtins.bool:
-    return np.dtype(dtype) in _FLOAT_DTYPES
-
-
-def check_same_device(op: str, tensors: Iterable[Tensor]) -> None:
-    """Ops never move data silently: all tensors of one op must share a device."""
-    devices = {t.device.type for t in tensors}
-    if len(devices) > 1:
-        raise RuntimeError(f"{op}: expected all tensors on the same device, got "
-                           f"{sorted(devices)}; move them first with .to(device)")
+_CPU = Device("cpu")
+_BOOL = np.dtype("bool")  # the method Tensor.bool shadows the name inside the class body
 
 
 class Tensor:
-    """An n-dimensional array that records the operations applied to it for autograd."""
+    """An n-dimensional array that records the operations applied to it for autograd.
+
+    Build one with :func:`tinyconv.tensor` (``tc.tensor([[1.0, 2.0]])``) or a creation function
+    (``tc.zeros``, ``tc.randn``...). ``Tensor(data, ...)`` accepts the same arguments.
+    """
 
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data: Any, dtype: Any = None, device: DeviceLike = None,
                  requires_grad: builtins.bool = False):
-        """Prefer :func:`tensor`; this constructor accepts the same arguments."""
-        device = Device(device) if device is not None else _infer_device(data)
+        """Prefer :func:`tinyconv.tensor`; this constructor accepts the same arguments."""
+        # what the data is gets checked before the device: tc.tensor("abc", device="cuda") is a
+        # TypeError about the data, not an error about the GPU
+        source_device = _device_of_data(data)
+        device = Device(device) if device is not None else source_device
         xp = array_module(device)
-        self.data = _to_array(data, as_dtype(dtype), xp)
+        self.data = _to_array(data, as_dtype(dtype), xp, source_device)
         self.device = device
         self.grad: Tensor | None = None
-        self._ctx = None
+        self._ctx: autograd.Function | None = None
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
-    def _from_array(cls, array: Any, device: Device, requires_grad: builtins.bool = False):
+    def _from_array(cls, array: Any, device: Device,
+                    requires_grad: builtins.bool = False) -> Tensor:
         """Wrap an array without copying or checking (internal: the engine's fast path)."""
         t = cls.__new__(cls)
         t.data, t.device, t.grad, t._ctx = array, device, None, None
         t._retains_grad, t.requires_grad = False, requires_grad
         return t
 
+    def _wrap(self, array: Any) -> Tensor:
+        """A new plain Tensor around ``array``, on the device the array lives on.
+
+        The engine makes every result and gradient with it (see ``autograd.GraphTensor``); a
+        Parameter's results are plain Tensors.
+        """
+        on_cpu = isinstance(array, (np.ndarray, np.generic))
+        same_device = on_cpu == (self.device.type == "cpu")
+        return Tensor._from_array(array, self.device if same_device else device_of_array(array))
+
     # -- attributes -------------------------------------------------------------------------
     @property
-    def xp(self):
-        """The array module of this tensor's device (numpy or cupy)."""
+    def xp(self) -> Any:
+        """The array module of this tensor's device (``numpy`` or ``cupy``)."""
         return np if self.device.type == "cpu" else array_module(self.device)
 
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dimension, e.g. ``(N, C, H, W)``."""
         return tuple(self.data.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions (``len(t.shape)``)."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The element type (``tc.float32``, ``tc.int64``...: NumPy dtype objects)."""
         return self.data.dtype
 
     @property
     def is_leaf(self) -> builtins.bool:
+        """True when no recorded op made this tensor (user-created, or made without a graph)."""
         return self._ctx is None
 
     @property
+    def is_cuda(self) -> builtins.bool:
+        """True when the tensor lives on a GPU."""
+        return self.device.type == "cuda"
+
+    @property
     def T(self) -> Tensor:
+        """All dimensions reversed: ``(d0, ..., dk) -> (dk, ..., d0)``."""
         return self.permute(*reversed(range(self.ndim)))
 
     @property
     def mT(self) -> Tensor:
+        """The last two dimensions swapped: ``(*, m, n) -> (*, n, m)``."""
         return self.transpose(-2, -1)
 
     def dim(self) -> int:
+        """The number of dimensions, as ``t.ndim``."""
         return self.ndim
 
-    def size(self, dim: int | None = None):
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        """The shape, or with ``dim`` the size of that dimension."""
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
+        """The number of elements (the product of the shape)."""
         return int(self.data.size)
 
     def __len__(self) -> int:
@@ -139,35 +157,64 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    def item(self):
+    def item(self) -> builtins.float | builtins.int | builtins.bool:
+        """The value of a one-element tensor (any shape with one element) as a Python number."""
         if self.numel() != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python "
                              f"number, got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (shares memory on the CPU, like PyTorch)."""
+        """The values as a NumPy array, same shape; shares memory (CPU tensors only, as PyTorch).
+
+        A GPU tensor must be copied to the host first, explicitly: ``t.cpu().numpy()``.
+        """
         if self.requires_grad:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
-        return to_host(self.data)
+        self._check_on_cpu("numpy")
+        return np.asarray(self.data)
 
-    def tolist(self):
+    def tolist(self) -> list | builtins.float | builtins.int | builtins.bool:
+        """The values as (nested) Python lists, or a number for a 0-d tensor (copies from a GPU)."""
         return to_host(self.data).tolist()
 
-    def __array__(self, dtype=None, copy=None):
-        array = to_host(self.data)
+    def __array__(self, dtype: Any = None, copy: builtins.bool | None = None) -> np.ndarray:
+        # np.asarray(t) works on CPU tensors; a GPU tensor must be moved with .cpu() first
+        self._check_on_cpu("__array__")
+        array = np.asarray(self.data)
         return array if dtype is None else array.astype(dtype)
+
+    def _check_on_cpu(self, op: str) -> None:
+        if self.device.type != "cpu":
+            raise TypeError(f"{op}: can't convert a tensor on device '{self.device}' to a NumPy "
+                            "array; copy it to the host first with .cpu()")
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """Export the data as a DLPack capsule (``torch.from_dlpack(t)``); shares memory.
+
+        Keyword arguments (``stream``, ``max_version``...) are passed to the array's own
+        ``__dlpack__``. As in PyTorch, a tensor that requires grad must be detached first.
+        """
+        if self.requires_grad:
+            raise RuntimeError("__dlpack__: can't export a tensor that requires grad; use "
+                               "tensor.detach()")
+        return self.xp.asarray(self.data).__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(device type, device index)`` in DLPack's codes (1: CPU, 2: CUDA)."""
+        return self.xp.asarray(self.data).__dlpack_device__()
 
     def __repr__(self) -> str:
         body = np.array2string(to_host(self.data), separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.dtype not in (float32, int64, np.dtype("bool")):
+        if self.dtype not in (float32, int64, _BOOL):
             extras.append(f"dtype=tinyconv.{self.dtype}")
         if self._ctx is not None:
-            extras.append(f"grad_fn=<{type(self._ctx).__name__}Backward>")
+            name = type(self._ctx).__name__.removesuffix("Function")
+            extras.append(f"grad_fn=<{name}Backward>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
@@ -178,18 +225,18 @@ class Tensor:
                                "ambiguous; use .any() or .all()")
         return builtins.bool(self.item())
 
-    def __float__(self) -> float:
-        return float(self.item())
+    def __float__(self) -> builtins.float:
+        return builtins.float(self.item())
 
-    def __int__(self) -> int:
-        return int(self.item())
+    def __int__(self) -> builtins.int:
+        return builtins.int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> builtins.int:
         if self.dtype.kind not in "iu" or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
-        return int(self.item())
+        return builtins.int(self.item())
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
 
@@ -197,6 +244,7 @@ class Tensor:
 
     # -- autograd ---------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
+        """Start (or, for a leaf, stop) recording operations on this tensor; returns ``self``."""
         if requires_grad and not is_floating_dtype(self.dtype):
             raise RuntimeError(f"requires_grad_: only tensors of floating point dtype can "
                                f"require gradients, got {self.dtype}")
@@ -207,7 +255,7 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        """Keep ``.grad`` (same shape as the tensor) for this non-leaf tensor after backward."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad: can't retain_grad on a tensor that doesn't require "
                                "grad")
@@ -217,7 +265,8 @@ class Tensor:
                  retain_graph: builtins.bool = False) -> None:
         """Compute ``d(self)/d(leaf)`` for every leaf with ``requires_grad``, into ``leaf.grad``.
 
-        ``gradient`` is ``dL/d(self)``; it may be omitted only when ``self`` has one element.
+        ``gradient`` is ``dL/d(self)``, the same shape as ``self``; it may be omitted only when
+        ``self`` has one element.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn "
@@ -229,7 +278,11 @@ class Tensor:
                                    f"gradient= with that shape")
             grad = self.xp.ones(self.shape, dtype=self.dtype)
         else:
-            grad = gradient.data if isinstance(gradient, Tensor) else self.xp.asarray(gradient)
+            if isinstance(gradient, Tensor):
+                check_same_device("backward", (self, gradient))
+                grad = gradient.data
+            else:
+                grad = self.xp.asarray(gradient)
             if tuple(grad.shape) != self.shape:
                 raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)} but the "
                                    f"tensor has shape {self.shape}")
@@ -237,24 +290,26 @@ class Tensor:
         autograd.backward(self, grad, retain_graph=retain_graph)
 
     def detach(self) -> Tensor:
-        """The same values (shared memory), cut from the graph."""
+        """The same values (shared memory, same shape), cut from the graph."""
         return Tensor._from_array(self.data, self.device)
 
     def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place; returns ``self``."""
         self._ctx = None
         self.requires_grad = False
         return self
 
     def clone(self) -> Tensor:
-        """A copy with its own memory; gradients flow back to the original."""
-        return ops.Clone.apply(self)
+        """A copy with its own memory (same shape); gradients flow back to the original."""
+        return ops.CloneFunction.apply(self)
 
     # -- conversion -------------------------------------------------------------------------
     def to(self, *args: Any, dtype: Any = None, device: DeviceLike = None) -> Tensor:
-        """``t.to(tc.float64)``, ``t.to("cuda")`` or ``t.to("cpu", tc.float32)``.
+        """``t.to(tc.float64)``, ``t.to("cuda")``, ``t.to("cpu", tc.float32)`` or ``t.to(other)``.
 
-        A dtype change is differentiable; a device change copies (also differentiable in PyTorch;
-        here the copy is a new leaf cut from the graph unless the device is unchanged).
+        The one place data moves between devices: no op copies across devices silently. Both
+        changes are differentiable (the gradient goes back to the original device and dtype).
+        Returns ``self`` when nothing changes. Same shape.
         """
         for arg in args:
             if isinstance(arg, (str, Device)):
@@ -265,73 +320,140 @@ class Tensor:
                 dtype = arg
         out = self
         if device is not None and Device(device) != self.device:
-            xp = array_module(device)
-            array = xp.asarray(to_host(self.data))
-            out = Tensor._from_array(array, Device(device), requires_grad=self.requires_grad)
+            out = ops.ToDeviceFunction.apply(self, device=Device(device))
         dtype = as_dtype(dtype)
         if dtype is not None and dtype != out.dtype:
-            out = ops.Cast.apply(out, dtype=dtype)
+            out = ops.CastFunction.apply(out, dtype=dtype)
         return out
 
     def cpu(self) -> Tensor:
+        """This tensor on the CPU (``self`` if it is there already)."""
         return self.to("cpu")
 
     def cuda(self) -> Tensor:
+        """This tensor on the GPU (``self`` if it is there already)."""
         return self.to("cuda")
 
     def float(self) -> Tensor:
+        """As float32."""
         return self.to(float32)
 
     def double(self) -> Tensor:
+        """As float64."""
         return self.to(float64)
 
     def long(self) -> Tensor:
+        """As int64."""
         return self.to(int64)
 
     def int(self) -> Tensor:
+        """As int32."""
         return self.to(int32)
 
     def bool(self) -> Tensor:
-        return self.to(np.dtype("bool"))
+        """As bool (nonzero is True)."""
+        return self.to(_BOOL)
 
-    def type(self, dtype: Any = None):
+    def type(self, dtype: Any = None) -> str | Tensor:
+        """The dtype's name, or with ``dtype`` the tensor converted to it."""
         return str(self.dtype) if dtype is None else self.to(dtype)
 
+    def is_contiguous(self) -> builtins.bool:
+        """True when the data is laid out in row-major (C) order without gaps."""
+        return builtins.bool(self.xp.asarray(self.data).flags.c_contiguous)
+
     def contiguous(self) -> Tensor:
-        return self
+        """``self`` if contiguous, else a row-major copy (differentiable). Same shape."""
+        return self if self.is_contiguous() else self.clone()
 
     # -- arithmetic -------------------------------------------------------------------------
-    def _binary(self, function: type, other: Any, reverse: builtins.bool = False) -> Tensor:
+    def _binary(self, function: type[autograd.Function], other: Any,
+                reverse: builtins.bool = False) -> Tensor:
         other = _as_operand(other, self, function.name)
         a, b = (other, self) if reverse else (self, other)
-        _check_broadcast(function.name, a.shape, b.shape)
+        check_same_device(function.name, (a, b))
+        check_broadcast(function.name, a.shape, b.shape)
         a, b = _promote(a, b)
         return function.apply(a, b)
 
-    def __add__(self, other): return self._binary(ops.Add, other)
-    def __radd__(self, other): return self._binary(ops.Add, other, reverse=True)
-    def __sub__(self, other): return self._binary(ops.Sub, other)
-    def __rsub__(self, other): return self._binary(ops.Sub, other, reverse=True)
-    def __mul__(self, other): return self._binary(ops.Mul, other)
-    def __rmul__(self, other): return self._binary(ops.Mul, other, reverse=True)
-    # true division of integers gives float32, not NumPy's float64 (PyTorch's rule)
-    def __truediv__(self, other): return self._floating()._binary(ops.Div, other)
-    def __rtruediv__(self, other): return self._floating()._binary(ops.Div, other, reverse=True)
-    def __pow__(self, other): return self._binary(ops.Pow, other)
-    def __rpow__(self, other): return self._binary(ops.Pow, other, reverse=True)
-    def __neg__(self): return ops.Neg.apply(self)
-    def __pos__(self): return self
-    def __matmul__(self, other): return self.matmul(other)
-    def __rmatmul__(self, other): return _as_operand(other, self, "matmul").matmul(self)
+    # Operators follow NumPy broadcasting: shapes (*a) and (*b) give the broadcast shape.
+    def __add__(self, other: Any) -> Tensor:
+        return self._binary(ops.AddFunction, other)
 
-    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
-    subtract, multiply, divide = sub, mul, div
+    def __radd__(self, other: Any) -> Tensor:
+        return self._binary(ops.AddFunction, other, reverse=True)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return self._binary(ops.SubFunction, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._binary(ops.SubFunction, other, reverse=True)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return self._binary(ops.MulFunction, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self._binary(ops.MulFunction, other, reverse=True)
+
+    # true division of integers gives float32, not NumPy's float64 (PyTorch's rule)
+    def __truediv__(self, other: Any) -> Tensor:
+        return self._floating()._binary(ops.DivFunction, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return self._floating()._binary(ops.DivFunction, other, reverse=True)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return self._binary(ops.PowFunction, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return self._binary(ops.PowFunction, other, reverse=True)
+
+    def __neg__(self) -> Tensor:
+        return ops.NegFunction.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _as_operand(other, self, "matmul").matmul(self)
+
+    def add(self, other: Any) -> Tensor:
+        """``self + other``, broadcast: ``(*a), (*b) -> broadcast shape``."""
+        return self.__add__(other)
+
+    def sub(self, other: Any) -> Tensor:
+        """``self - other``, broadcast: ``(*a), (*b) -> broadcast shape``."""
+        return self.__sub__(other)
+
+    def mul(self, other: Any) -> Tensor:
+        """``self * other``, broadcast: ``(*a), (*b) -> broadcast shape``."""
+        return self.__mul__(other)
+
+    def div(self, other: Any) -> Tensor:
+        """``self / other`` (true division; integers give float32), broadcast."""
+        return self.__truediv__(other)
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent``, broadcast: ``(*a), (*b) -> broadcast shape``."""
+        return self.__pow__(exponent)
+
+    subtract, multiply, divide = sub, mul, div  # PyTorch's long names
 
     def neg(self) -> Tensor:
-        return ops.Neg.apply(self)
+        """``-self``, same shape."""
+        return ops.NegFunction.apply(self)
 
     def matmul(self, other: Tensor) -> Tensor:
+        """Matrix product with NumPy's rules: ``(*, n, k) @ (*, k, m) -> (*, n, m)``.
+
+        A 1-D operand is a row (on the left) or a column (on the right) that is dropped from the
+        result; leading (batch) dimensions broadcast.
+        """
         other = _as_operand(other, self, "matmul")
+        check_same_device("matmul", (self, other))
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
                              f"{self.shape} and {other.shape}")
@@ -344,112 +466,176 @@ class Tensor:
             raise ValueError(f"matmul: shapes {self.shape} and {other.shape} cannot be "
                              f"multiplied ({inner_a} columns vs {inner_b} rows)")
         if self.ndim > 2 or other.ndim > 2:
-            _check_broadcast("matmul", self.shape[:-2], other.shape[:-2] if other.ndim > 1 else ())
-        return ops.MatMul.apply(self, other)
+            check_broadcast("matmul", self.shape[:-2], other.shape[:-2] if other.ndim > 1 else ())
+        return ops.MatMulFunction.apply(self, other)
 
-    # -- elementwise functions ------------------------------------------------------------
+    # -- elementwise functions (same shape out as in) ------------------------------------------
     def _floating(self) -> Tensor:
         """Integer tensors become float32 before float-valued functions (as in PyTorch)."""
-        return self if is_floating_dtype(self.dtype) else ops.Cast.apply(self, dtype=float32)
+        if is_floating_dtype(self.dtype):
+            return self
+        return ops.CastFunction.apply(self, dtype=float32)
 
-    def exp(self): return ops.Exp.apply(self._floating())
-    def log(self): return ops.Log.apply(self._floating())
-    def sqrt(self): return ops.Sqrt.apply(self._floating())
-    def abs(self): return ops.Abs.apply(self)
-    def sin(self): return ops.Sin.apply(self._floating())
-    def cos(self): return ops.Cos.apply(self._floating())
-    def tanh(self): return ops.Tanh.apply(self._floating())
-    def sigmoid(self): return ops.Sigmoid.apply(self._floating())
-    def relu(self): return ops.ReLU.apply(self)
+    def exp(self) -> Tensor:
+        """``e^x`` elementwise, same shape (integers become float32)."""
+        return ops.ExpFunction.apply(self._floating())
+
+    def log(self) -> Tensor:
+        """Natural logarithm elementwise, same shape (integers become float32)."""
+        return ops.LogFunction.apply(self._floating())
+
+    def sqrt(self) -> Tensor:
+        """Square root elementwise, same shape (integers become float32)."""
+        return ops.SqrtFunction.apply(self._floating())
+
+    def abs(self) -> Tensor:
+        """``|x|`` elementwise, same shape."""
+        return ops.AbsFunction.apply(self)
+
     __abs__ = abs
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+    def sin(self) -> Tensor:
+        """Sine elementwise, same shape (integers become float32)."""
+        return ops.SinFunction.apply(self._floating())
+
+    def cos(self) -> Tensor:
+        """Cosine elementwise, same shape (integers become float32)."""
+        return ops.CosFunction.apply(self._floating())
+
+    def tanh(self) -> Tensor:
+        """Hyperbolic tangent elementwise, same shape (integers become float32)."""
+        return ops.TanhFunction.apply(self._floating())
+
+    def sigmoid(self) -> Tensor:
+        """``1 / (1 + e^-x)`` elementwise, same shape (integers become float32)."""
+        return ops.SigmoidFunction.apply(self._floating())
+
+    def relu(self) -> Tensor:
+        """``max(x, 0)`` elementwise, same shape."""
+        return ops.ReLUFunction.apply(self)
+
+    def clamp(self, min: builtins.float | None = None,
+              max: builtins.float | None = None) -> Tensor:
+        """Values limited to ``[min, max]`` (either bound may be omitted), same shape."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return ops.Clamp.apply(self, min=min, max=max)
+        return ops.ClampFunction.apply(self, min=min, max=max)
 
     clip = clamp
 
     def maximum(self, other: Tensor) -> Tensor:
-        return self._binary(ops.Maximum, other)
+        """The larger of two values elementwise, broadcast (ties share the gradient)."""
+        return self._binary(ops.MaximumFunction, other)
 
     def minimum(self, other: Tensor) -> Tensor:
-        return self._binary(ops.Minimum, other)
+        """The smaller of two values elementwise, broadcast (ties share the gradient)."""
+        return self._binary(ops.MinimumFunction, other)
+
+    def where(self, condition: Tensor, other: Any) -> Tensor:
+        """``self`` where ``condition`` is true, else ``other``; all three broadcast together.
+
+        ``t.where(c, y)`` is ``tc.where(c, t, y)``; differentiable in ``self`` and ``other``.
+        """
+        if not isinstance(condition, Tensor) or condition.dtype != _BOOL:
+            raise TypeError("where: condition must be a bool tensor, got "
+                            f"{getattr(condition, 'dtype', type(condition).__name__)}")
+        other = _as_operand(other, self, "where")
+        check_same_device("where", (condition, self, other))
+        values_shape = check_broadcast("where", self.shape, other.shape)
+        check_broadcast("where", condition.shape, values_shape)
+        a, b = _promote(self, other)
+        return ops.WhereFunction.apply(a, b, condition=condition.data)
 
     # -- reductions -------------------------------------------------------------------------
-    def _axes(self, op: str, dim: Any, axis: Any) -> tuple:
+    # ``dim`` is an int, a tuple of ints or None (all dimensions). The reduced dimensions are
+    # dropped, or kept with size 1 when ``keepdim=True``: (2, 3, 4).sum(1) -> (2, 4).
+    def _axes(self, op: str, dim: Any, axis: Any) -> tuple[int, ...]:
         dim = axis if dim is None else dim
         if dim is None:
             return tuple(range(self.ndim))
-        # anything but a tuple or list is one dim (_normalize_dim rejects a non-int clearly)
+        # anything but a tuple or list is one dim (normalize_dim rejects a non-int clearly)
         dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
-        axes = tuple(sorted(_normalize_dim(op, d, self.ndim) for d in dims))
+        axes = tuple(sorted(normalize_dim(op, d, self.ndim) for d in dims))
         if len(set(axes)) != len(axes):
             raise ValueError(f"{op}: dim {tuple(dims)} names a dimension more than once "
                              f"(tensor of shape {self.shape})")
         # a 0-d tensor accepts dim 0 or -1 (as PyTorch) but has no axis to reduce
         return axes if self.ndim else ()
 
-    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    def sum(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+            keepdims: builtins.bool | None = None, dtype: Any = None) -> Tensor:
+        """Sum over ``dim`` (all dims if None); bools are counted as int64."""
         source = self.to(dtype) if dtype is not None else self
-        if source.dtype == np.dtype("bool"):
+        if source.dtype == _BOOL:
             source = source.to(int64)
-        return ops.Sum.apply(source, axes=self._axes("sum", dim, axis),
-                             keepdim=keepdims if keepdims is not None else keepdim)
+        return ops.SumFunction.apply(source, axes=self._axes("sum", dim, axis),
+                                     keepdim=keepdims if keepdims is not None else keepdim)
 
-    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    def mean(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+             keepdims: builtins.bool | None = None) -> Tensor:
+        """Mean over ``dim`` (all dims if None); floating tensors only."""
         if not is_floating_dtype(self.dtype):
             raise TypeError(f"mean: input dtype should be floating point, got {self.dtype}")
-        return ops.Mean.apply(self, axes=self._axes("mean", dim, axis),
-                              keepdim=keepdims if keepdims is not None else keepdim)
+        return ops.MeanFunction.apply(self, axes=self._axes("mean", dim, axis),
+                                      keepdim=keepdims if keepdims is not None else keepdim)
 
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-            keepdims=None) -> Tensor:
+    def var(self, dim: Any = None, unbiased: builtins.bool | None = None,
+            keepdim: builtins.bool = False, *, correction: builtins.int | None = None,
+            axis: Any = None, keepdims: builtins.bool | None = None) -> Tensor:
+        """Variance over ``dim``; ``correction=1`` (the default) divides by ``count - 1``."""
         if correction is None:
             correction = 0 if unbiased is False else 1
-        return ops.Var.apply(self, axes=self._axes("var", dim, axis),
-                             keepdim=keepdims if keepdims is not None else keepdim,
-                             correction=correction)
+        return ops.VarFunction.apply(self, axes=self._axes("var", dim, axis),
+                                     keepdim=keepdims if keepdims is not None else keepdim,
+                                     correction=correction)
 
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-            keepdims=None) -> Tensor:
+    def std(self, dim: Any = None, unbiased: builtins.bool | None = None,
+            keepdim: builtins.bool = False, *, correction: builtins.int | None = None,
+            axis: Any = None, keepdims: builtins.bool | None = None) -> Tensor:
+        """Standard deviation over ``dim``: the square root of :meth:`var`."""
         return self.var(dim, unbiased, keepdim, correction=correction, axis=axis,
                         keepdims=keepdims).sqrt()
 
-    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    def amax(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+             keepdims: builtins.bool | None = None) -> Tensor:
+        """Largest value over ``dim``; tied maxima share the gradient equally."""
         self._check_nonempty("amax")
-        return ops.Amax.apply(self, axes=self._axes("amax", dim, axis),
-                              keepdim=keepdims if keepdims is not None else keepdim)
+        return ops.AmaxFunction.apply(self, axes=self._axes("amax", dim, axis),
+                                      keepdim=keepdims if keepdims is not None else keepdim)
 
-    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    def amin(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+             keepdims: builtins.bool | None = None) -> Tensor:
+        """Smallest value over ``dim``; tied minima share the gradient equally."""
         self._check_nonempty("amin")
-        return ops.Amin.apply(self, axes=self._axes("amin", dim, axis),
-                              keepdim=keepdims if keepdims is not None else keepdim)
+        return ops.AminFunction.apply(self, axes=self._axes("amin", dim, axis),
+                                      keepdim=keepdims if keepdims is not None else keepdim)
 
-    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        """``t.max()``: the largest value. ``t.max(dim)``: ``(values, indices)`` along ``dim``.
-
-        ``t.max(other_tensor)`` is the elementwise maximum, as in PyTorch.
-        """
+    def max(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+            keepdims: builtins.bool | None = None) -> Tensor | MinMax:
+        """``t.max()``: the largest value (0-d). ``t.max(dim)``: ``(values, indices)`` along
+        ``dim`` (both of the reduced shape). ``t.max(other_tensor)``: elementwise maximum."""
         if isinstance(dim, Tensor):
             return self.maximum(dim)
         return self._extreme("max", dim, axis, keepdims if keepdims is not None else keepdim)
 
-    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    def min(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+            keepdims: builtins.bool | None = None) -> Tensor | MinMax:
+        """``t.min()``: the smallest value (0-d). ``t.min(dim)``: ``(values, indices)`` along
+        ``dim``. ``t.min(other_tensor)``: elementwise minimum."""
         if isinstance(dim, Tensor):
             return self.minimum(dim)
         return self._extreme("min", dim, axis, keepdims if keepdims is not None else keepdim)
 
-    def _extreme(self, op: str, dim: Any, axis: Any, keepdim: builtins.bool):
+    def _extreme(self, op: str, dim: Any, axis: Any, keepdim: builtins.bool) -> Tensor | MinMax:
         self._check_nonempty(op)
         dim = axis if dim is None else dim
         if dim is None:  # over everything: ties share the gradient
             return self.amax() if op == "max" else self.amin()
-        d = _normalize_dim(op, dim, self.ndim)
+        d = normalize_dim(op, dim, self.ndim)
         if self.ndim == 0:  # dim 0 of a 0-d tensor (allowed, as PyTorch): the value itself
             return MinMax(self.clone(), self._arg("arg" + op, d, keepdim))
         indices = self.argmax(d, keepdim=True) if op == "max" else self.argmin(d, keepdim=True)
-        values = ops.TakeAlongDim.apply(self, indices=indices.data, axis=d)
+        values = ops.TakeAlongDimFunction.apply(self, indices=indices.data, axis=d)
         if not keepdim:
             values, indices = values.squeeze(d), indices.squeeze(d)
         return MinMax(values, indices)
@@ -458,123 +644,190 @@ class Tensor:
         if self.numel() == 0:
             raise RuntimeError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
 
-    def argmax(self, dim=None, keepdim=False, *, axis=None) -> Tensor:
+    def argmax(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
+               axis: builtins.int | None = None) -> Tensor:
+        """int64 index of the largest value along ``dim`` (of the flattened tensor if None)."""
         return self._arg("argmax", dim if dim is not None else axis, keepdim)
 
-    def argmin(self, dim=None, keepdim=False, *, axis=None) -> Tensor:
+    def argmin(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
+               axis: builtins.int | None = None) -> Tensor:
+        """int64 index of the smallest value along ``dim`` (of the flattened tensor if None)."""
         return self._arg("argmin", dim if dim is not None else axis, keepdim)
 
     def _arg(self, op: str, dim: Any, keepdim: builtins.bool) -> Tensor:
         self._check_nonempty(op)
         find = self.xp.argmax if op == "argmax" else self.xp.argmin
         if dim is not None:
-            _normalize_dim(op, dim, self.ndim)
+            normalize_dim(op, dim, self.ndim)
         if dim is None or self.ndim == 0:  # a 0-d tensor's only index is 0, whatever dim says
             result = find(self.data.reshape(-1))
             if keepdim:
                 result = result.reshape((1,) * self.ndim)
         else:
-            result = find(self.data, axis=_normalize_dim(op, dim, self.ndim), keepdims=keepdim)
+            result = find(self.data, axis=normalize_dim(op, dim, self.ndim), keepdims=keepdim)
         return Tensor._from_array(self.xp.asarray(result, dtype=np.int64), self.device)
 
-    def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
-        return ops.LogSumExp.apply(self, axes=self._axes("logsumexp", dim, axis),
-                                   keepdim=keepdims if keepdims is not None else keepdim)
+    def logsumexp(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+                  keepdims: builtins.bool | None = None) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, computed without overflow."""
+        return ops.LogSumExpFunction.apply(self, axes=self._axes("logsumexp", dim, axis),
+                                           keepdim=keepdims if keepdims is not None else keepdim)
 
     def all(self) -> Tensor:
+        """0-d bool: every element is nonzero."""
         return Tensor._from_array(self.xp.asarray(self.data.all()), self.device)
 
     def any(self) -> Tensor:
+        """0-d bool: some element is nonzero."""
         return Tensor._from_array(self.xp.asarray(self.data.any()), self.device)
 
-    # -- comparisons (not differentiable) ----------------------------------------------------
+    # -- comparisons (not differentiable; bool results of the broadcast shape) -----------------
     def _compare(self, other: Any, compare: str) -> Tensor:
-        other_array = other.data if isinstance(other, Tensor) else other
-        if isinstance(other, Tensor):
+        if isinstance(other, (Tensor, np.ndarray, list, tuple)):
+            other = _as_operand(other, self, compare)
             check_same_device(compare, (self, other))
-            _check_broadcast(compare, self.shape, other.shape)
-        result = getattr(self.data, f"__{compare}__")(other_array)
+            check_broadcast(compare, self.shape, other.shape)
+            other = other.data
+        result = getattr(self.data, f"__{compare}__")(other)
         return Tensor._from_array(self.xp.asarray(result), self.device)
 
-    def __eq__(self, other): return self._compare(other, "eq")  # type: ignore[override]
-    def __ne__(self, other): return self._compare(other, "ne")  # type: ignore[override]
-    def __lt__(self, other): return self._compare(other, "lt")
-    def __le__(self, other): return self._compare(other, "le")
-    def __gt__(self, other): return self._compare(other, "gt")
-    def __ge__(self, other): return self._compare(other, "ge")
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, "eq")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, "ne")
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, "lt")
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, "le")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, "gt")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, "ge")
+
+    def eq(self, other: Any) -> Tensor:
+        """``self == other`` elementwise (bool, broadcast shape)."""
+        return self._compare(other, "eq")
+
+    def ne(self, other: Any) -> Tensor:
+        """``self != other`` elementwise (bool, broadcast shape)."""
+        return self._compare(other, "ne")
+
+    def lt(self, other: Any) -> Tensor:
+        """``self < other`` elementwise (bool, broadcast shape)."""
+        return self._compare(other, "lt")
+
+    def le(self, other: Any) -> Tensor:
+        """``self <= other`` elementwise (bool, broadcast shape)."""
+        return self._compare(other, "le")
+
+    def gt(self, other: Any) -> Tensor:
+        """``self > other`` elementwise (bool, broadcast shape)."""
+        return self._compare(other, "gt")
+
+    def ge(self, other: Any) -> Tensor:
+        """``self >= other`` elementwise (bool, broadcast shape)."""
+        return self._compare(other, "ge")
 
     def _logical(self, other: Any, op: str) -> Tensor:
-        other_array = other.data if isinstance(other, Tensor) else other
-        return Tensor._from_array(getattr(self.data, op)(other_array), self.device)
+        if isinstance(other, Tensor):
+            check_same_device(op.strip("_"), (self, other))
+            other = other.data
+        return Tensor._from_array(getattr(self.data, op)(other), self.device)
 
-    def __and__(self, other): return self._logical(other, "__and__")
-    def __or__(self, other): return self._logical(other, "__or__")
-    def __xor__(self, other): return self._logical(other, "__xor__")
+    def __and__(self, other: Any) -> Tensor:
+        return self._logical(other, "__and__")
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._logical(other, "__or__")
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._logical(other, "__xor__")
 
     def __invert__(self) -> Tensor:
         return Tensor._from_array(~self.data, self.device)
 
     def equal(self, other: Tensor) -> builtins.bool:
+        """True when both tensors have the same shape and the same values."""
+        check_same_device("equal", (self, other))
         return self.shape == other.shape and builtins.bool((self.data == other.data).all())
 
-    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> builtins.bool:
+    def allclose(self, other: Tensor, rtol: builtins.float = 1e-5,
+                 atol: builtins.float = 1e-8) -> builtins.bool:
+        """True when ``|self - other| <= atol + rtol * |other|`` everywhere (broadcast)."""
+        check_same_device("allclose", (self, other))
         return builtins.bool(self.xp.allclose(self.data, other.data, rtol=rtol, atol=atol))
 
     # -- shape operations -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
-        shape = _shape_args(shape)
+        """The same values in a new shape with as many elements (one size may be -1)."""
+        shape = shape_args(shape)
         known = [s for s in shape if s != -1]
-        size = int(np.prod(known)) if known else 1
+        size = builtins.int(np.prod(known)) if known else 1
         if shape.count(-1) > 1 or (-1 not in shape and size != self.numel()) or \
                 (-1 in shape and (size == 0 or self.numel() % size != 0)):
             raise ValueError(f"reshape: shape {tuple(shape)} is invalid for input of size "
                              f"{self.numel()} (shape {self.shape})")
-        return ops.Reshape.apply(self, shape=tuple(shape))
+        return ops.ReshapeFunction.apply(self, shape=tuple(shape))
 
     view = reshape
 
     def view_as(self, other: Tensor) -> Tensor:
+        """Reshaped to ``other.shape``."""
         return self.reshape(other.shape)
 
     def permute(self, *dims: Any) -> Tensor:
-        dims = tuple(_normalize_dim("permute", d, self.ndim) for d in _shape_args(dims))
+        """Dimensions reordered: ``(2, 3, 4).permute(2, 0, 1) -> (4, 2, 3)``."""
+        dims = tuple(normalize_dim("permute", d, self.ndim) for d in shape_args(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} "
                              f"dimensions of a tensor of shape {self.shape}")
-        return ops.Permute.apply(self, dims=dims)
+        return ops.PermuteFunction.apply(self, dims=dims)
 
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
+    def transpose(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
+        """Two dimensions swapped: ``(2, 3, 4).transpose(0, 2) -> (4, 3, 2)``."""
         dims = list(range(self.ndim))
-        d0, d1 = _normalize_dim("transpose", dim0, self.ndim), _normalize_dim("transpose", dim1,
-                                                                              self.ndim)
+        d0 = normalize_dim("transpose", dim0, self.ndim)
+        d1 = normalize_dim("transpose", dim1, self.ndim)
         dims[d0], dims[d1] = dims[d1], dims[d0]
-        return ops.Permute.apply(self, dims=tuple(dims))
+        return ops.PermuteFunction.apply(self, dims=tuple(dims))
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
+        """Dimensions ``start_dim..end_dim`` merged: ``(N, C, H, W).flatten(1) -> (N, C*H*W)``."""
         if self.ndim == 0:
             return self.reshape(1)
-        start = _normalize_dim("flatten", start_dim, self.ndim)
-        end = _normalize_dim("flatten", end_dim, self.ndim)
+        start = normalize_dim("flatten", start_dim, self.ndim)
+        end = normalize_dim("flatten", end_dim, self.ndim)
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-        middle = int(np.prod(self.shape[start:end + 1]))
+        middle = builtins.int(np.prod(self.shape[start:end + 1]))
         return self.reshape(self.shape[:start] + (middle,) + self.shape[end + 1:])
 
-    def squeeze(self, dim: int | None = None) -> Tensor:
+    def squeeze(self, dim: builtins.int | Sequence[builtins.int] | None = None) -> Tensor:
+        """Dimensions of size 1 removed (only those in ``dim`` when given): ``(2, 1, 3) -> (2, 3)``.
+        """
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
-        dims = {_normalize_dim("squeeze", d, self.ndim) for d in dims}
+        dims = {normalize_dim("squeeze", d, self.ndim) for d in dims}
         return self.reshape(tuple(s for i, s in enumerate(self.shape)
                                   if not (i in dims and s == 1)))
 
-    def unsqueeze(self, dim: int) -> Tensor:
-        d = _normalize_dim("unsqueeze", dim, self.ndim + 1)
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
+        """A dimension of size 1 inserted at ``dim``: ``(2, 3).unsqueeze(0) -> (1, 2, 3)``."""
+        d = normalize_dim("unsqueeze", dim, self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
     def expand(self, *sizes: Any) -> Tensor:
-        sizes = _shape_args(sizes)
+        """Size-1 dimensions repeated without copying: ``(3, 1).expand(3, 4) -> (3, 4)``.
+
+        New leading dimensions may be added; -1 keeps a size.
+        """
+        sizes = shape_args(sizes)
         if len(sizes) < self.ndim:
             raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
                              f"number of dimensions ({self.ndim}) of shape {self.shape}")
@@ -590,38 +843,81 @@ class Tensor:
                 raise ValueError(f"expand: the expanded size {size} must match the existing "
                                  f"size {current} at dimension {i} (shape {self.shape})")
             target.append(size)
-        return ops.Expand.apply(self, shape=tuple(target))
+        return ops.ExpandFunction.apply(self, shape=tuple(target))
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """Expanded to ``other.shape``."""
         return self.expand(*other.shape)
 
     def repeat(self, *sizes: Any) -> Tensor:
-        sizes = _shape_args(sizes)
+        """Tiled ``sizes[i]`` times along dimension i: ``(2, 3).repeat(2, 1) -> (4, 3)``."""
+        sizes = shape_args(sizes)
         t = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
         # repeat = expand along a new axis next to each dimension, then merge the pairs
         expanded_shape, merged_shape = [], []
-        for count, size in zip(sizes, t.shape):
+        for count, size in zip(sizes, t.shape, strict=True):
             expanded_shape += [count, size]
             merged_shape.append(count * size)
         interleaved = t.reshape(tuple(x for size in t.shape for x in (1, size)))
         return interleaved.expand(*expanded_shape).reshape(tuple(merged_shape))
 
     def __getitem__(self, index: Any) -> Tensor:
-        return ops.GetItem.apply(self, index=_array_index(index, self))
+        return ops.GetItemFunction.apply(self, index=self._array_index(index))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
-        value = value.data if isinstance(value, Tensor) else value
-        self.data[_array_index(index, self)] = value
+        if isinstance(value, Tensor):
+            check_same_device("__setitem__", (self, value))
+            value = value.data
+        self.data[self._array_index(index)] = value
 
-    def split(self, split_size_or_sections, dim: int = 0) -> tuple:
-        return split(self, split_size_or_sections, dim)
+    def _array_index(self, index: Any) -> Any:
+        """Tensors inside an index become arrays (integer-array and boolean-mask indexing)."""
+        if isinstance(index, Tensor):
+            check_same_device("index", (self, index))
+            return index.data
+        if isinstance(index, tuple):
+            return tuple(self._array_index(i) for i in index)
+        if isinstance(index, list):
+            return self.xp.asarray(index)
+        return index
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple:
-        size = -(-self.shape[dim] // chunks)
-        return split(self, size, dim)
+    def split(self, split_size_or_sections: builtins.int | Sequence[builtins.int],
+              dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        """Pieces along ``dim`` of ``split_size`` each (the last may be smaller), or of the
+        listed sizes: ``(5, 2).split(2) -> (2, 2), (2, 2), (1, 2)``."""
+        d = normalize_dim("split", dim, self.ndim)
+        length = self.shape[d]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            if split_size_or_sections <= 0:
+                raise ValueError(f"split: split_size must be positive, got "
+                                 f"{split_size_or_sections}")
+            sizes = [split_size_or_sections] * (length // split_size_or_sections)
+            if length % split_size_or_sections:
+                sizes.append(length % split_size_or_sections)
+        else:
+            sizes = list(split_size_or_sections)
+            if builtins.sum(sizes) != length:
+                raise ValueError(f"split: sections {sizes} sum to {builtins.sum(sizes)} but "
+                                 f"dimension {d} has size {length}")
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * d + (slice(start, start + size),)
+            pieces.append(self[index])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        """At most ``chunks`` equal pieces along ``dim`` (the last may be smaller)."""
+        if not isinstance(chunks, numbers.Integral) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+        d = normalize_dim("chunk", dim, self.ndim)
+        size = builtins.max(-(-self.shape[d] // chunks), 1)
+        return self.split(size, d)
 
     # -- in-place updates (for initialisation and optimizers; never recorded in the graph) ----
+    # Each returns ``self``, keeps its shape, and refuses a leaf that requires grad outside
+    # no_grad() (the change would be invisible to autograd).
     def _check_inplace(self, op: str) -> None:
         if self.requires_grad and self.is_leaf and autograd.is_grad_enabled():
             raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
@@ -629,84 +925,73 @@ class Tensor:
 
     def _inplace(self, op: str, values: Any) -> Tensor:
         self._check_inplace(op)
-        values = values.data if isinstance(values, Tensor) else values
         self.data[...] = values
         return self
 
+    def _operand_array(self, op: str, other: Any) -> Any:
+        """The array (or number) to combine with ``self.data`` in place."""
+        if isinstance(other, Tensor):
+            check_same_device(op, (self, other))
+            return other.data
+        return other
+
     def zero_(self) -> Tensor:
+        """Fill with zeros."""
         return self._inplace("zero_", 0)
 
-    def fill_(self, value: float) -> Tensor:
+    def fill_(self, value: builtins.float) -> Tensor:
+        """Fill with ``value``."""
         return self._inplace("fill_", value)
 
-    def copy_(self, source: Tensor) -> Tensor:
-        source = source.data if isinstance(source, Tensor) else self.xp.asarray(source)
+    def copy_(self, source: Any) -> Tensor:
+        """Copy ``source`` (broadcast to this shape) into this tensor."""
+        if isinstance(source, Tensor):
+            check_same_device("copy_", (self, source))
+            source = source.data
+        else:
+            source = self.xp.asarray(source)
         if tuple(source.shape) != self.shape:
             source = self.xp.broadcast_to(source, self.shape)
         return self._inplace("copy_", source)
 
-    def add_(self, other: Any, alpha: float = 1) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("add_", self.data + alpha * other)
+    def add_(self, other: Any, alpha: builtins.float = 1) -> Tensor:
+        """``self += alpha * other``."""
+        return self._inplace("add_", self.data + alpha * self._operand_array("add_", other))
 
-    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+    def sub_(self, other: Any, alpha: builtins.float = 1) -> Tensor:
+        """``self -= alpha * other``."""
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other: Any) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("mul_", self.data * other)
+        """``self *= other``."""
+        return self._inplace("mul_", self.data * self._operand_array("mul_", other))
 
     def div_(self, other: Any) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("div_", self.data / other)
+        """``self /= other``."""
+        return self._inplace("div_", self.data / self._operand_array("div_", other))
 
-    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
+    def clamp_(self, min: builtins.float | None = None,
+               max: builtins.float | None = None) -> Tensor:
+        """Limit the values to ``[min, max]`` in place."""
         return self._inplace("clamp_", self.xp.clip(self.data, min, max))
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        return self._inplace("uniform_", _random_array("uniform", self.shape, self.dtype,
-                                                       self.device, low=a, high=b))
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
+        """Fill with draws uniform on ``[a, b)`` from the library generator."""
+        return self._inplace("uniform_", random_array("uniform", self.shape, self.dtype,
+                                                      self.device, low=a, high=b))
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        return self._inplace("normal_", _random_array("normal", self.shape, self.dtype,
-                                                      self.device, loc=mean, scale=std))
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> Tensor:
+        """Fill with normal draws of the given mean and standard deviation."""
+        return self._inplace("normal_", random_array("normal", self.shape, self.dtype,
+                                                     self.device, loc=mean, scale=std))
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers used by the methods above
+# Helpers of the methods above
 # ---------------------------------------------------------------------------------------------
 
 
-def _normalize_dim(op: str, dim: Any, ndim: int) -> int:
-    if not isinstance(dim, numbers.Integral):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    bound = builtins.max(ndim, 1)
-    if not -bound <= dim < bound:
-        raise IndexError(f"{op}: dimension {dim} is out of range for a tensor with {ndim} "
-                         f"dimensions (expected -{bound} <= dim < {bound})")
-    return int(dim) % bound
-
-
-def _shape_args(args: tuple) -> list:
-    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` alike."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    for a in args:
-        if not isinstance(a, numbers.Integral):
-            raise TypeError(f"sizes must be ints, got {args!r}")
-    return [int(a) for a in args]
-
-
-def _check_broadcast(op: str, shape_a: tuple, shape_b: tuple) -> None:
-    try:
-        np.broadcast_shapes(tuple(shape_a), tuple(shape_b))
-    except ValueError:
-        raise ValueError(f"{op}: shapes {tuple(shape_a)} and {tuple(shape_b)} cannot be broadcast "
-                         "together (compared from the right, each pair of sizes must be equal "
-                         "or contain a 1)") from None
-
-
-def _scalar_like(value: Any, like: Tensor) -> Tensor:
+def _scalar_like(value: numbers.Number, like: Tensor) -> Tensor:
     """A Python number as a 0-d tensor whose dtype follows PyTorch's promotion with ``like``:
     a number never widens a float tensor; a float number makes an integer tensor float32."""
     if is_floating_dtype(like.dtype):
@@ -714,354 +999,78 @@ def _scalar_like(value: Any, like: Tensor) -> Tensor:
     elif isinstance(value, builtins.bool):
         dtype = like.dtype
     elif isinstance(value, numbers.Integral):
-        dtype = like.dtype if like.dtype != np.dtype("bool") else int64
+        dtype = like.dtype if like.dtype != _BOOL else int64
     else:
         dtype = float32
     return Tensor._from_array(like.xp.asarray(value, dtype=dtype), like.device)
 
 
 def _as_operand(value: Any, like: Tensor, op: str) -> Tensor:
+    """The other operand of a binary op as a Tensor (numbers and lists go to ``like``'s device)."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, numbers.Number):
         return _scalar_like(value, like)
     if isinstance(value, (np.ndarray, list, tuple)):
-        return tensor(value, device=like.device)
+        return Tensor(value, device=like.device)
     raise TypeError(f"{op}: unsupported operand type {type(value).__name__}")
 
 
-def _promote(a: Tensor, b: Tensor) -> tuple:
+def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Cast two operands to their common dtype (differentiably), as PyTorch does."""
     if a.dtype == b.dtype:
         return a, b
     common = np.promote_types(a.dtype, b.dtype)
     if not is_floating_dtype(a.dtype) and not is_floating_dtype(b.dtype):
         pass
-    elif common not in _FLOAT_DTYPES:
+    elif common not in FLOAT_DTYPES:
         common = float32
     elif not is_floating_dtype(a.dtype) or not is_floating_dtype(b.dtype):
         # int tensor with float tensor: the float tensor's dtype wins (int64 + float32 = float32)
         common = a.dtype if is_floating_dtype(a.dtype) else b.dtype
-    a = a if a.dtype == common else ops.Cast.apply(a, dtype=common)
-    b = b if b.dtype == common else ops.Cast.apply(b, dtype=common)
+    a = a if a.dtype == common else ops.CastFunction.apply(a, dtype=common)
+    b = b if b.dtype == common else ops.CastFunction.apply(b, dtype=common)
     return a, b
 
 
-def _array_index(index: Any, like: Tensor) -> Any:
-    """Turn tensors inside an index into arrays (for integer-array and boolean-mask indexing)."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, tuple):
-        return tuple(_array_index(i, like) for i in index)
-    if isinstance(index, list):
-        return like.xp.asarray(index)
-    return index
+_ACCEPTED_DATA = ("a number, a (nested) list or tuple of numbers, a range, a NumPy or CuPy array, "
+                  "or a Tensor")
 
 
-def _infer_device(data: Any) -> Device:
+def _device_of_data(data: Any) -> Device:
+    """The device ``data`` is on, or a TypeError for data a tensor cannot be made from."""
     if isinstance(data, Tensor):
         return data.device
-    if isinstance(data, (np.ndarray, np.generic, list, tuple, numbers.Number)):
-        return Device("cpu")
-    return device_of_array(data)
+    if isinstance(data, (np.ndarray, np.generic, list, tuple, range, numbers.Number)):
+        return _CPU
+    if hasattr(data, "__cuda_array_interface__"):  # a CuPy array (or another GPU array)
+        return Device("cuda")
+    raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} ({data!r:.40}); "
+                    f"expected {_ACCEPTED_DATA}")
 
 
-def _to_array(data: Any, dtype: np.dtype | None, xp: Any) -> Any:
-    """Copy ``data`` into a new array on the device of ``xp``, with PyTorch's default dtypes:
+def _to_array(data: Any, dtype: np.dtype | None, xp: Any, source_device: Device) -> Any:
+    """Copy ``data`` into a new array of the array module ``xp``, with PyTorch's default dtypes:
     Python floats become float32 and Python ints int64; arrays keep their dtype."""
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__cuda_array_interface__"):
-        same_module = device_of_array(data).type == ("cpu" if xp is np else "cuda")
+        same_module = source_device.type == ("cpu" if xp is np else "cuda")
         array = xp.array(data if same_module else to_host(data), copy=True)
-    else:  # Python numbers and (nested) lists
-        host = np.array(data)
+    else:  # Python numbers, (nested) lists and tuples, ranges
+        try:
+            host = np.array(list(data) if isinstance(data, range) else data)
+        except ValueError as error:  # ragged nesting: [[1, 2], [3]]
+            raise ValueError(f"tensor: the nested lists do not form a rectangular array "
+                             f"({error})") from None
         if dtype is None and host.dtype == np.float64:
             host = host.astype(np.float32)
         elif dtype is None and host.dtype.kind in "iu":
             host = host.astype(np.int64)
         array = xp.asarray(host)
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"tensor: cannot make a tensor from data of dtype {array.dtype}")
+        raise TypeError(f"tensor: cannot make a tensor from data of dtype {array.dtype} "
+                        f"(elements must be bools, ints or floats); expected {_ACCEPTED_DATA}")
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return array
-
-
-# ---------------------------------------------------------------------------------------------
-# Creation functions (tc.tensor, tc.zeros, ...)
-# ---------------------------------------------------------------------------------------------
-
-
-def tensor(data: Any, dtype: Any = None, device: DeviceLike = None,
-           requires_grad: builtins.bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or a tensor)."""
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
-def _filled(fill: Any, size: tuple, dtype: Any, device: DeviceLike,
-            requires_grad: builtins.bool) -> Tensor:
-    device = Device(device or "cpu")
-    dtype = as_dtype(dtype) or float32
-    array = array_module(device).full(tuple(_shape_args(size)), fill, dtype=dtype)
-    t = Tensor._from_array(array, device)
-    return t.requires_grad_(True) if requires_grad else t
-
-
-def zeros(*size: Any, dtype: Any = None, device: DeviceLike = None,
-          requires_grad: builtins.bool = False) -> Tensor:
-    return _filled(0, size, dtype, device, requires_grad)
-
-
-def ones(*size: Any, dtype: Any = None, device: DeviceLike = None,
-         requires_grad: builtins.bool = False) -> Tensor:
-    return _filled(1, size, dtype, device, requires_grad)
-
-
-def empty(*size: Any, dtype: Any = None, device: DeviceLike = None,
-          requires_grad: builtins.bool = False) -> Tensor:
-    # zero-filled rather than uninitialised: same speed here, and no stale values to confuse anyone
-    return _filled(0, size, dtype, device, requires_grad)
-
-
-def full(size: Shape, fill_value: float, dtype: Any = None, device: DeviceLike = None,
-         requires_grad: builtins.bool = False) -> Tensor:
-    if dtype is None:
-        dtype = float32 if isinstance(fill_value, float) else \
-            np.dtype("bool") if isinstance(fill_value, builtins.bool) else int64
-    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
-    return _filled(fill_value, size, dtype, device, requires_grad)
-
-
-def zeros_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
-               requires_grad: builtins.bool = False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device,
-                 requires_grad=requires_grad)
-
-
-def ones_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
-              requires_grad: builtins.bool = False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device,
-                requires_grad=requires_grad)
-
-
-def full_like(t: Tensor, fill_value: float, dtype: Any = None, device: DeviceLike = None,
-              requires_grad: builtins.bool = False) -> Tensor:
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
-                requires_grad=requires_grad)
-
-
-def empty_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
-               requires_grad: builtins.bool = False) -> Tensor:
-    return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
-           device: DeviceLike = None, requires_grad: builtins.bool = False) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    if step == 0:
-        raise ValueError("arange: step must be nonzero")
-    all_ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
-    dtype = as_dtype(dtype) or (int64 if all_ints else float32)
-    array = np.arange(start, end, step, dtype=np.float64 if not all_ints else np.int64)
-    return tensor(array.astype(dtype), device=device, requires_grad=requires_grad)
-
-
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: DeviceLike = None,
-             requires_grad: builtins.bool = False) -> Tensor:
-    array = np.linspace(start, end, steps).astype(as_dtype(dtype) or float32)
-    return tensor(array, device=device, requires_grad=requires_grad)
-
-
-def eye(n: int, m: int | None = None, dtype: Any = None, device: DeviceLike = None,
-        requires_grad: builtins.bool = False) -> Tensor:
-    array = np.eye(n, m, dtype=as_dtype(dtype) or float32)
-    return tensor(array, device=device, requires_grad=requires_grad)
-
-
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A CPU tensor sharing memory with ``array`` (as ``torch.from_numpy``)."""
-    return Tensor._from_array(array, Device("cpu"))
-
-
-# -- random numbers: one generator for the whole library, seeded by tc.manual_seed -------------
-
-_generator = np.random.default_rng(0)
-
-
-def manual_seed(seed: int) -> None:
-    """Seed every random source of tinyconv (initialisation, dropout, shuffling, tc.rand...)."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-
-
-def default_generator() -> np.random.Generator:
-    """The library's NumPy generator (draws happen on the host, so CPU and GPU runs agree)."""
-    return _generator
-
-
-def _random_array(kind: str, shape: tuple, dtype: Any, device: DeviceLike, **params: Any):
-    host = getattr(_generator, kind)(size=tuple(shape), **params)
-    host = host.astype(as_dtype(dtype), copy=False)
-    return array_module(Device(device or "cpu")).asarray(host)
-
-
-def _random_tensor(kind: str, size: tuple, dtype: Any, device: DeviceLike,
-                   requires_grad: builtins.bool, **params: Any) -> Tensor:
-    dtype = as_dtype(dtype) or float32
-    if kind in ("uniform", "normal") and not is_floating_dtype(dtype):
-        raise TypeError(f"{kind}: dtype must be floating point, got {dtype}")
-    device = Device(device or "cpu")
-    t = Tensor._from_array(_random_array(kind, size, dtype, device, **params), device)
-    return t.requires_grad_(True) if requires_grad else t
-
-
-def rand(*size: Any, dtype: Any = None, device: DeviceLike = None,
-         requires_grad: builtins.bool = False) -> Tensor:
-    """Uniform on [0, 1)."""
-    return _random_tensor("uniform", tuple(_shape_args(size)), dtype, device, requires_grad)
-
-
-def randn(*size: Any, dtype: Any = None, device: DeviceLike = None,
-          requires_grad: builtins.bool = False) -> Tensor:
-    """Standard normal."""
-    return _random_tensor("normal", tuple(_shape_args(size)), dtype, device, requires_grad)
-
-
-def randint(low: int, high: int | None = None, size: Shape = (), dtype: Any = None,
-            device: DeviceLike = None) -> Tensor:
-    """Integers uniform on [low, high) (``randint(high, size)`` means low = 0)."""
-    if high is None:
-        low, high = 0, low
-    elif not isinstance(high, numbers.Integral):  # randint(high, size), as torch.randint(5, (3,))
-        low, high, size = 0, low, high
-    if high <= low:
-        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
-    return _random_tensor("integers", size, dtype or int64, device, False, low=low, high=high)
-
-
-def rand_like(t: Tensor, dtype: Any = None, device: DeviceLike = None) -> Tensor:
-    return rand(t.shape, dtype=dtype or t.dtype, device=device or t.device)
-
-
-def randn_like(t: Tensor, dtype: Any = None, device: DeviceLike = None) -> Tensor:
-    return randn(t.shape, dtype=dtype or t.dtype, device=device or t.device)
-
-
-def randperm(n: int, device: DeviceLike = None) -> Tensor:
-    return tensor(_generator.permutation(n).astype(np.int64), device=device)
-
-
-# ---------------------------------------------------------------------------------------------
-# Functions on several tensors
-# ---------------------------------------------------------------------------------------------
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
-    first = tensors[0]
-    d = _normalize_dim("cat", dim, first.ndim)
-    for i, t in enumerate(tensors):
-        if t.ndim != first.ndim or t.shape[:d] + t.shape[d + 1:] != \
-                first.shape[:d] + first.shape[d + 1:]:
-            raise ValueError(f"cat: tensor {i} has shape {t.shape} but tensor 0 has shape "
-                             f"{first.shape}; all sizes except dimension {d} must match")
-    common = np.result_type(*[t.dtype for t in tensors])
-    tensors = [t if t.dtype == common else t.to(common) for t in tensors]
-    return ops.Cat.apply(*tensors, axis=d)
-
-
-concat = cat
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join equally shaped tensors along a new dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
-    for i, t in enumerate(tensors):
-        if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: tensor {i} has shape {t.shape} but tensor 0 has shape "
-                             f"{tensors[0].shape}; stack needs equal shapes")
-    d = _normalize_dim("stack", dim, tensors[0].ndim + 1)
-    return cat([t.unsqueeze(d) for t in tensors], dim=d)
-
-
-def split(t: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple:
-    """Cut ``t`` along ``dim`` into chunks of one size, or of the listed sizes."""
-    d = _normalize_dim("split", dim, t.ndim)
-    length = t.shape[d]
-    if isinstance(split_size_or_sections, numbers.Integral):
-        if split_size_or_sections <= 0:
-            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [split_size_or_sections] * (length // split_size_or_sections)
-        if length % split_size_or_sections:
-            sizes.append(length % split_size_or_sections)
-    else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != length:
-            raise ValueError(f"split: sections {sizes} sum to {builtins.sum(sizes)} but "
-                             f"dimension {d} has size {length}")
-    pieces, start = [], 0
-    for size in sizes:
-        index = (slice(None),) * d + (slice(start, start + size),)
-        pieces.append(t[index])
-        start += size
-    return tuple(pieces)
-
-
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """``input`` where ``condition`` is true, else ``other`` (differentiable in both)."""
-    if not isinstance(condition, Tensor) or condition.dtype != np.dtype("bool"):
-        raise TypeError("where: condition must be a bool tensor")
-    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
-    if like is None:
-        like = tensor(input)
-    a, b = _as_operand(input, like, "where"), _as_operand(other, like, "where")
-    _check_broadcast("where", a.shape, b.shape)
-    _check_broadcast("where", condition.shape, np.broadcast_shapes(a.shape, b.shape))
-    a, b = _promote(a, b)
-    check_same_device("where", (condition, a, b))
-    return ops.Where.apply(a, b, condition=condition.data)
-
-
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Constant padding with PyTorch's order: ``pad`` lists (before, after) pairs starting from the
-    LAST dimension, e.g. ``(left, right, top, bottom)`` for an image."""
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
-    pad = list(pad)
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"pad: padding length must be even and at most 2*ndim = {2 * input.ndim}"
-                         f", got {len(pad)} values for shape {input.shape}")
-    if builtins.any(not isinstance(p, numbers.Integral) or p < 0 for p in pad):
-        raise ValueError(f"pad: padding sizes must be non-negative ints, got {tuple(pad)}")
-    widths = [(0, 0)] * input.ndim
-    for i in range(len(pad) // 2):
-        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return ops.Pad.apply(input, widths=tuple(widths), value=value)
-
-
-# Functional forms of the methods, as in the torch namespace
-def _method(name: str):
-    def function(input: Tensor, *args: Any, **kwargs: Any):
-        return getattr(input, name)(*args, **kwargs)
-    function.__name__ = name
-    function.__doc__ = f"``tc.{name}(t, ...)`` is ``t.{name}(...)``."
-    return function
-
-
-for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "clamp",
-              "clip", "maximum", "minimum", "matmul", "sum", "mean", "var", "std", "amax", "amin",
-              "max", "min", "argmax", "argmin", "logsumexp", "reshape", "transpose", "permute",
-              "flatten", "squeeze", "unsqueeze", "neg", "add", "sub", "mul", "div", "pow",
-              "eq", "ne", "lt", "le", "gt", "ge", "allclose", "equal", "chunk"):
-    globals()[_name] = _method(_name)
-del _name
-
-is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731

@@ -16,7 +16,7 @@ from typing import Union
 
 import numpy as np
 
-from tinyconv.tensor import default_generator
+from tinyconv.random import default_generator
 
 GeneratorLike = Union[None, int, np.random.Generator]
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from tinyconv.creation import from_numpy
 from tinyconv.data._random import GeneratorLike, current, make_generator
-from tinyconv.tensor import Tensor, from_numpy
+from tinyconv.tensor import Tensor
 
 
 class Dataset:

@@ -31,12 +31,12 @@ from typing import Any, Union
 
 import numpy as np
 
+from tinyconv.creation import from_numpy
 from tinyconv.data.dataset import TensorDataset
 from tinyconv.data.download import download_from_mirrors
 from tinyconv.data.idx import read_idx
 from tinyconv.data.loader import default_collate
 from tinyconv.data.transforms import resize
-from tinyconv.tensor import from_numpy
 
 PathLike = Union[str, "os.PathLike[str]"]
 Normalization = Union[bool, tuple[float, float]]

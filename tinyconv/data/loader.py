@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from tinyconv.creation import from_numpy, tensor
 from tinyconv.data._random import GeneratorLike, current, make_generator
 from tinyconv.data.dataset import Dataset, Subset
-from tinyconv.tensor import Tensor, from_numpy, stack, tensor
+from tinyconv.functions import stack
+from tinyconv.tensor import Tensor
 
 
 def default_collate(samples: Sequence[Any]) -> Any:

@@ -25,8 +25,9 @@ from typing import Any, Union
 
 import numpy as np
 
+from tinyconv.creation import from_numpy, tensor
 from tinyconv.data._random import GeneratorLike, current, make_generator
-from tinyconv.tensor import Tensor, from_numpy, tensor
+from tinyconv.tensor import Tensor
 
 Size = Union[int, Sequence[int]]
 

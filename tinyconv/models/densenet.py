@@ -29,8 +29,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from tinyconv import nn
+from tinyconv.functions import cat
 from tinyconv.models._init import init_relu_network_
-from tinyconv.tensor import cat
 
 __all__ = ["DenseBlock", "DenseLayer", "DenseNet", "Transition", "densenet121"]
 

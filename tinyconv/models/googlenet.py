@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from tinyconv import nn
-from tinyconv.tensor import cat
+from tinyconv.functions import cat
 
 __all__ = [
     "BasicConv2d",

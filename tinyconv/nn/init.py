@@ -119,7 +119,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def _truncated_normal_host(shape: tuple, mean: float, std: float, a: float, b: float):
-    from tinyconv.tensor import default_generator
+    from tinyconv.random import default_generator
 
     rng = default_generator()
     values = rng.normal(mean, std, size=shape)

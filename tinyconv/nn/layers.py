@@ -11,6 +11,8 @@ import numbers
 from typing import Any
 
 import tinyconv.nn.functional as F
+from tinyconv.creation import empty, ones, tensor, zeros
+from tinyconv.dtypes import as_dtype, int64, is_floating_dtype
 from tinyconv.nn import init
 from tinyconv.nn.functional._args import (
     check_int,
@@ -24,7 +26,7 @@ from tinyconv.nn.functional._args import (
 )
 from tinyconv.nn.module import Module
 from tinyconv.nn.parameter import Parameter
-from tinyconv.tensor import Tensor, as_dtype, empty, int64, is_floating_dtype, ones, tensor, zeros
+from tinyconv.tensor import Tensor
 
 IntOrPair = int | tuple
 

@@ -18,8 +18,9 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tinyconv.dtypes import as_dtype, is_floating_dtype
 from tinyconv.nn.parameter import Parameter
-from tinyconv.tensor import Tensor, as_dtype, is_floating_dtype
+from tinyconv.tensor import Tensor
 
 _hook_ids = itertools.count()  # unique keys, so removing one hook never removes another
 

@@ -15,7 +15,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from tinyconv.tensor import Tensor, tensor
+from tinyconv.creation import tensor
+from tinyconv.tensor import Tensor
 
 TensorOrTensors = Tensor | Iterable[Tensor]
 

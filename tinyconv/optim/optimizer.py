@@ -29,8 +29,9 @@ import numpy as np
 
 from tinyconv.autograd import enable_grad, no_grad
 from tinyconv.backend import to_host
+from tinyconv.dtypes import is_floating_dtype
 from tinyconv.nn.functional._args import check_number
-from tinyconv.tensor import Tensor, is_floating_dtype
+from tinyconv.tensor import Tensor
 
 ParamsArgument = Union[Iterable[Tensor], Iterable[dict]]
 

@@ -6,6 +6,7 @@ written with tensor operations (backward rules in ``tinyconv.ops``), except wher
 softmax, the binary cross-entropies).
 """
 
+from tinyconv.functions import pad
 from tinyconv.nn.functional.activation import (
                                                gelu,
                                                hardtanh,
@@ -44,7 +45,6 @@ from tinyconv.nn.functional.pooling import (
                                                max_pool1d,
                                                max_pool2d,
 )
-from tinyconv.tensor import pad
 
 # the public ops: tests/fuzz checks that each has a table of bad inputs
 __all__ = [

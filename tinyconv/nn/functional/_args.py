@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from tinyconv.autograd import check_same_device
 from tinyconv.kernels.contract import KERNEL_DTYPES
-from tinyconv.tensor import Tensor, check_same_device
+from tinyconv.tensor import Tensor
 
 __all__ = [
     "check_choice",

@@ -14,8 +14,10 @@ import warnings
 from typing import Any
 
 from tinyconv.autograd import Function
+from tinyconv.dtypes import as_dtype, is_floating_dtype
 from tinyconv.nn.functional._args import check_number, check_tensor
-from tinyconv.tensor import Tensor, _normalize_dim, as_dtype, is_floating_dtype
+from tinyconv.shapes import normalize_dim
+from tinyconv.tensor import Tensor
 
 
 def _check_float_input(op: str, input: Any) -> None:
@@ -239,7 +241,7 @@ def _softmax_axis(op: str, input: Tensor, dim: int | None) -> int:
         warnings.warn(f"{op}: implicit dimension choice is deprecated; pass dim=... "
                       "(the class dimension, usually dim=1 or dim=-1)", UserWarning, stacklevel=3)
         dim = 0 if input.ndim in (0, 1, 3) else 1
-    return _normalize_dim(op, dim, input.ndim)
+    return normalize_dim(op, dim, input.ndim)
 
 
 def _softmax_like(function: type, input: Tensor, dim: int | None, dtype: Any) -> Tensor:

@@ -14,7 +14,9 @@ import numbers
 from typing import Any
 
 from tinyconv.autograd import Function
-from tinyconv.tensor import Tensor, default_generator, is_floating_dtype
+from tinyconv.dtypes import is_floating_dtype
+from tinyconv.random import default_generator
+from tinyconv.tensor import Tensor
 
 
 class ScaledMaskFunction(Function):

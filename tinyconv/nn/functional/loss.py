@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from tinyconv import ops
-from tinyconv.autograd import Function
+from tinyconv.autograd import Function, check_same_device
+from tinyconv.dtypes import is_floating_dtype
 from tinyconv.nn.functional._args import check_float_tensors, check_reduction, check_tensor
 from tinyconv.nn.functional.activation import log_softmax
-from tinyconv.tensor import Tensor, check_same_device, is_floating_dtype
+from tinyconv.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------------
 # Shared checks
@@ -123,8 +124,8 @@ def _target_weights(input: Tensor, target: Tensor, weight: Tensor | None,
 
 def _pick_classes(log_probs: Tensor, indices: Any) -> Tensor:
     """``log_probs[n, indices[n, ...], ...]``: each element's log-probability of its class."""
-    picked = ops.TakeAlongDim.apply(log_probs, indices=log_probs.xp.expand_dims(indices, 1),
-                                    axis=1)
+    picked = ops.TakeAlongDimFunction.apply(
+        log_probs, indices=log_probs.xp.expand_dims(indices, 1), axis=1)
     return picked.squeeze(1)
 
 

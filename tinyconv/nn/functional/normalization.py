@@ -11,11 +11,12 @@ import math
 import numbers
 from collections.abc import Sequence
 
-from tinyconv.autograd import Function, no_grad
+from tinyconv.autograd import Function, check_same_device, no_grad
 from tinyconv.backend import kernels_for
+from tinyconv.functions import pad
 from tinyconv.kernels.contract import optional_batch_norm
 from tinyconv.nn.functional._args import check_float_tensors, check_number
-from tinyconv.tensor import Tensor, check_same_device, pad
+from tinyconv.tensor import Tensor
 
 
 class BatchNormFunction(Function):

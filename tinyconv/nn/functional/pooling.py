@@ -13,6 +13,7 @@ import numpy as np
 
 from tinyconv.autograd import Function
 from tinyconv.backend import kernels_for
+from tinyconv.functions import stack
 from tinyconv.kernels.contract import check_pool2d
 from tinyconv.nn.functional._args import (
     check_float_tensors,
@@ -22,7 +23,7 @@ from tinyconv.nn.functional._args import (
     pool_args,
     symmetric_padding,
 )
-from tinyconv.tensor import Tensor, stack
+from tinyconv.tensor import Tensor
 
 IntOrPair = int | tuple
 
