@@ -27,10 +27,11 @@ def read_static(name: str) -> bytes:
 
 
 def _inline_json(payload: Any) -> str:
-    """JSON safe inside a ``<script>`` element: ``</`` (which would end it) and the characters
-    JavaScript treats as line ends are escaped."""
+    """JSON safe inside a ``<script>`` element: every ``<`` (so no ``</script>`` or ``<!--``
+    can end or confuse it) and the characters JavaScript treats as line ends are escaped; all
+    of them can only occur inside JSON strings, where the escapes mean the same."""
     text = json.dumps(payload)
-    return (text.replace("</", "<\\/").replace("\u2028", "\\u2028")
+    return (text.replace("<", "\\u003c").replace("\u2028", "\\u2028")
             .replace("\u2029", "\\u2029"))
 
 
