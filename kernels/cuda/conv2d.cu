@@ -151,12 +151,15 @@ __device__ void conv2d_backward_weight(const T* __restrict__ x, const T* __restr
             const T* dy_plane = grad_y + (b * s.c_out + co) * s.h_out * (long long)s.w_out;
             for (int oh = 0; oh < s.h_out; ++oh) {
                 const int row = oh * s.sh - s.pad_top + ki * s.dh;
-                if (row < 0 || row >= s.h) continue;
+                const bool row_inside = row >= 0 && row < s.h;
                 for (int ow = 0; ow < s.w_out; ++ow) {
                     const int col = ow * s.sw - s.pad_left + kj * s.dw;
-                    if (col < 0 || col >= s.w) continue;
-                    acc += x_plane[(long long)row * s.w + col]
-                           * dy_plane[(long long)oh * s.w_out + ow];
+                    const bool inside = row_inside && col >= 0 && col < s.w;
+                    // A tap in the padding reads a zero, and that zero is multiplied, not
+                    // skipped: 0 * NaN is NaN, so a NaN or inf in δ reaches grad_w as in the
+                    // reference and PyTorch (whose padded input holds those zeros).
+                    const T x_value = inside ? x_plane[(long long)row * s.w + col] : T(0);
+                    acc += x_value * dy_plane[(long long)oh * s.w_out + ow];
                 }
             }
         }
