@@ -26,6 +26,13 @@ from tinyconv.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELo
 from tinyconv.nn.module import Module
 from tinyconv.nn.parameter import Parameter
 
+__all__ = ["functional", "init", "LeakyReLU", "LogSoftmax", "ReLU", "ReLU6", "Sigmoid", "Softmax",
+           "Tanh", "ModuleDict", "ModuleList", "Sequential", "AdaptiveAvgPool2d",
+           "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d",
+           "Conv2d", "ConvTranspose2d", "Dropout", "Dropout2d", "Flatten", "Identity", "Linear",
+           "LocalResponseNorm", "MaxPool1d", "MaxPool2d", "BCELoss", "BCEWithLogitsLoss",
+           "CrossEntropyLoss", "MSELoss", "NLLLoss", "Module", "Parameter"]
+
 
 def __getattr__(name: str):
     # tc.nn.utils (gradient clipping) loads on first use
