@@ -56,6 +56,16 @@ def _zero_pad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
     return x_padded
 
 
+def rot180(a: np.ndarray) -> np.ndarray:
+    """The array turned by 180°: both spatial (last two) axes reversed, ``(..., H, W)`` -> a view
+    of the same shape with ``rot180(a)[..., i, j] = a[..., H-1-i, W-1-j]``.
+
+    The one array-level rotation of the project (``tinyconv.testing``'s oracles use it too;
+    ``tinyconv.signal.rot180`` is the differentiable Tensor op).
+    """
+    return a[..., ::-1, ::-1]
+
+
 # ------------------------------------------------------------------------------------------------
 # Convolution
 # ------------------------------------------------------------------------------------------------
@@ -151,7 +161,7 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups)
     delta[:, :, span_h - 1:span_h - 1 + dilated_h:sh, span_w - 1:span_w - 1 + dilated_w:sw] = grad_y
 
     # Step 3: the kernel turned by 180° (both spatial axes reversed).
-    w_rotated = w[:, :, ::-1, ::-1]
+    w_rotated = rot180(w)
 
     # Step 4: full correlation, one value per padded-input position the forward pass read.
     grad_x_padded = np.zeros((n, c_in, top + h + bottom, left + width + right), dtype=grad_y.dtype)

@@ -37,7 +37,7 @@ import tinyconv as tc
 import tinyconv.nn.functional as F
 from tinyconv.kernels import cpu, reference
 from tinyconv.kernels.contract import CONTRACT_FUNCTIONS, check_conv2d
-from tinyconv.testing import GradcheckError, gradcheck, identities, strategies
+from tinyconv.testing import GradcheckError, checks, gradcheck, grading, identities, strategies
 
 # A reproducible profile for this tutorial: the same examples on every run, no example database
 # written to disk, no time limit per example (a first call may compile a Numba kernel), and no
@@ -160,13 +160,13 @@ print("the lecture's example passes")
 # %% [markdown]
 # ## 3. Grading with the identities
 #
-# `identities.run_identity(name, module)` checks one identity on configurations drawn by
-# hypothesis (`identities.IDENTITY_NAMES` lists them all; `identities.run_all` runs every one).
+# `grading.run_identity(name, module)` checks one identity on configurations drawn by
+# hypothesis (`identities.IDENTITY_NAMES` lists them all; `grading.run_all` runs every one).
 # The forward pass and the weight gradient are correct:
 
 # %%
 for name in ("conv2d_forward", "weight_gradient", "adjoint_weight"):
-    identities.run_identity(name, buggy)
+    grading.run_identity(name, buggy)
     print(f"{name:>16}: passed  ({identities.IDENTITIES[name].statement})")
 
 # %% [markdown]
@@ -176,7 +176,7 @@ for name in ("conv2d_forward", "weight_gradient", "adjoint_weight"):
 
 # %%
 try:
-    identities.run_identity("input_gradient", buggy)
+    grading.run_identity("input_gradient", buggy)
     failure = None
 except AssertionError as error:
     failure = error
@@ -197,7 +197,7 @@ failing_cases = []
 @given(strategies.conv2d_cases())
 def input_gradient_property(case):
     try:
-        identities.check_input_gradient(buggy, case)
+        checks.check_input_gradient(buggy, case)
     except AssertionError:
         failing_cases.append(case)
         raise
@@ -265,10 +265,10 @@ fixed = make_module("student_fixed", fixed_conv2d_backward_input)
 # The final grade: every identity, plus `matches_reference` (the same outputs as
 # `kernels/reference.py` on drawn configurations). `run_all` returns the names that passed and
 # raises one `AssertionError` listing every failure otherwise. A course would put this in a
-# pytest file, one test per identity (see the docstring of `tinyconv/testing/identities.py`).
+# pytest file, one test per identity (see the docstring of `tinyconv/testing/grading.py`).
 
 # %%
-passed = identities.run_all(fixed, reference=reference, max_examples=10)
+passed = grading.run_all(fixed, reference=reference, max_examples=10)
 print(f"{len(passed)} identities passed:", ", ".join(passed))
 assert len(passed) == len(identities.IDENTITY_NAMES)
 
@@ -280,8 +280,8 @@ assert len(passed) == len(identities.IDENTITY_NAMES)
 conv_identities = ("conv2d_forward", "weight_gradient", "input_gradient", "adjoint_input",
                    "adjoint_weight", "linearity_in_input", "matches_reference")
 try:
-    identities.run_all(buggy, reference=reference, max_examples=10, shrink=False,
-                       names=conv_identities)
+    grading.run_all(buggy, reference=reference, max_examples=10, shrink=False,
+                    names=conv_identities)
 except AssertionError as error:
     report = str(error)
 failed = [name for name in conv_identities if f"- {name} (" in report]
@@ -304,7 +304,7 @@ images, labels = images[:64], labels[:64]
 losses = []
 with tc.use_kernels("student"):
     assert tc.get_kernels_name() == "student"
-    for step in range(8):
+    for _step in range(8):
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()

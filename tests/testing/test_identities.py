@@ -1,11 +1,13 @@
 """The identities of ``tinyconv.testing.identities`` hold for both kernel sets of the project.
 
-Each identity is run by ``run_identity``, i.e. under ``@given`` with the identity's own argument
-strategy, on ``tinyconv.kernels.reference`` (NumPy loops) and ``tinyconv.kernels.cpu`` (Numba).
-The number of examples comes from the active hypothesis profile (``tests/conftest.py``).
+Each identity is run by ``grading.run_identity``, i.e. under ``@given`` with the identity's own
+argument strategy, on ``tinyconv.kernels.reference`` (NumPy loops) and ``tinyconv.kernels.cpu``
+(Numba). The grading profile is ``quick``, or ``thorough`` with ``TINYCONV_HYPOTHESIS=thorough``.
 The rest of the file checks the pieces the identities stand on: the oracle helpers against
 SciPy, the output-size formulas against the contract, and the strategies' guarantees.
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -14,14 +16,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinyconv.kernels import contract, cpu, reference
-from tinyconv.testing import identities
-from tinyconv.testing.identities import (
+from tinyconv.kernels.reference import rot180
+from tinyconv.testing import checks, grading, identities
+from tinyconv.testing.oracles import (
     conv_output_length,
     dilate,
     full_convolve2d,
     full_correlate2d,
     pool_output_length,
-    rot180,
     valid_correlate2d,
 )
 from tinyconv.testing.strategies import (
@@ -35,19 +37,22 @@ from tinyconv.testing.strategies import (
 )
 
 KERNEL_SETS = {"reference": reference, "cpu": cpu}
+PROFILE = "thorough" if os.environ.get("TINYCONV_HYPOTHESIS") == "thorough" else "quick"
 
-# Comparing the reference with itself could not fail: matches_reference runs on cpu only.
+# Comparing the reference with itself could not fail: the identities that compare with a
+# reference run on cpu only.
 RUNS = [(impl, name) for impl in KERNEL_SETS for name in identities.IDENTITY_NAMES
-        if not (impl == "reference" and name == "matches_reference")]
+        if not (impl == "reference" and identities.IDENTITIES[name].needs_reference)]
 
 
 @pytest.mark.parametrize("impl, name", RUNS, ids=[f"{impl}-{name}" for impl, name in RUNS])
 def test_identity_holds(impl, name):
-    identities.run_identity(name, KERNEL_SETS[impl], reference=reference)
+    grading.run_identity(name, KERNEL_SETS[impl], reference=reference, profile=PROFILE,
+                         max_examples=25)
 
 
 def test_run_all_passes_on_the_cpu_kernels():
-    passed = identities.run_all(cpu, reference=reference, max_examples=5)
+    passed = grading.run_all(cpu, reference=reference, max_examples=5)
     assert passed == list(identities.IDENTITY_NAMES)
 
 
@@ -91,10 +96,10 @@ def test_assert_close_reports_where_and_how_much():
     actual = np.array([[1.0, 2.0], [3.5, 4.0]])
     with pytest.raises(AssertionError,
                        match=r"1 of 4 entries wrong; largest error 0.5 at index \(1, 0\)"):
-        identities.assert_close(actual, expected, what="demo")
+        checks.assert_close(actual, expected, what="demo")
     with pytest.raises(AssertionError, match="got shape"):
-        identities.assert_close(np.zeros(3), np.zeros(4), what="demo")
-    identities.assert_close(np.float32(1.0) + np.float32(1e-7), 1.0, bound=1.0, dtype="float32",
+        checks.assert_close(np.zeros(3), np.zeros(4), what="demo")
+    checks.assert_close(np.float32(1.0) + np.float32(1e-7), 1.0, bound=1.0, dtype="float32",
                             what="within rounding")
 
 
@@ -140,7 +145,8 @@ def test_pool_configs_are_valid(config):
     y_shape = contract.check_pool2d("test", config.x_shape, config.kernel, config.stride,
                                     config.padding, config.dilation, config.ceil_mode)
     assert y_shape == config.y_shape
-    assert all(p <= k // 2 for p, k in zip(config.padding, np.repeat(config.kernel, 2)))
+    kernel_per_side = np.repeat(config.kernel, 2)
+    assert all(p <= k // 2 for p, k in zip(config.padding, kernel_per_side, strict=True))
 
 
 @given(pool2d_configs(non_overlapping=True))

@@ -14,8 +14,8 @@ import pytest
 
 from tinyconv.kernels import reference
 from tinyconv.kernels.contract import CONTRACT_FUNCTIONS
-from tinyconv.testing import identities
-from tinyconv.testing.identities import pad, rot180
+from tinyconv.kernels.reference import rot180
+from tinyconv.testing import grading, identities
 
 
 def kernel_set(name, **broken):
@@ -64,7 +64,9 @@ def _weight_gradient_delta_not_dilated(x, grad_y, w_shape, stride, padding, dila
     h_out, w_out = grad_y.shape[2:]
     span_h = dilation[0] * (w_shape[2] - 1) + 1
     span_w = dilation[1] * (w_shape[3] - 1) + 1
-    x_seen = pad(x, padding)[:, :, :h_out - 1 + span_h, :w_out - 1 + span_w]
+    top, bottom, left, right = padding
+    x_padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    x_seen = x_padded[:, :, :h_out - 1 + span_h, :w_out - 1 + span_w]
     return reference.conv2d_backward_weight(x_seen, grad_y, w_shape, (1, 1), (0, 0, 0, 0),
                                             dilation, groups)
 
@@ -100,7 +102,19 @@ def _forward_returns_float64(x, w, stride, padding, dilation, groups):
     return reference.conv2d_forward(x, w, stride, padding, dilation, groups).astype(np.float64)
 
 
+def _forward_replaces_nan_by_zero(x, w, stride, padding, dilation, groups):
+    """The input is cleaned with np.nan_to_num first: NaN and inf no longer propagate."""
+    return reference.conv2d_forward(np.nan_to_num(x, posinf=0, neginf=0), w, stride, padding,
+                                    dilation, groups)
+
+
 # ---- pooling bugs -------------------------------------------------------------------------------
+
+def _max_pool_skips_nan(x, kernel, stride, padding, dilation, ceil_mode):
+    """NaN treated as -inf (as np.nanmax would): a window holding NaN pools to its other values."""
+    return reference.max_pool2d_forward(np.where(np.isnan(x), -np.inf, x), kernel, stride, padding,
+                                        dilation, ceil_mode)
+
 
 def _max_pool_ignores_ceil_mode(x, kernel, stride, padding, dilation, ceil_mode):
     """ceil_mode is ignored: the output size always rounds down."""
@@ -166,6 +180,9 @@ BUGGY = {
         "forward_output_size_rounded_up", conv2d_forward=_forward_output_size_rounded_up),
     "forward_returns_float64": kernel_set(
         "forward_returns_float64", conv2d_forward=_forward_returns_float64),
+    "forward_replaces_nan_by_zero": kernel_set(
+        "forward_replaces_nan_by_zero", conv2d_forward=_forward_replaces_nan_by_zero),
+    "max_pool_skips_nan": kernel_set("max_pool_skips_nan", max_pool2d_forward=_max_pool_skips_nan),
     "max_pool_ignores_ceil_mode": kernel_set(
         "max_pool_ignores_ceil_mode", max_pool2d_forward=_max_pool_ignores_ceil_mode),
     "max_pool_ties_to_last_index": kernel_set(
@@ -204,6 +221,8 @@ PLANTED = [
     ("forward_pads_by_replicating_edges", "translation_equivariance"),
     ("forward_output_size_rounded_up", "conv2d_output_shapes"),
     ("forward_returns_float64", "conv2d_output_shapes"),
+    ("forward_replaces_nan_by_zero", "conv2d_non_finite"),
+    ("max_pool_skips_nan", "pool2d_non_finite"),
     ("max_pool_ignores_ceil_mode", "pool2d_output_shapes"),
     ("max_pool_ignores_ceil_mode", "matches_reference"),
     ("max_pool_ties_to_last_index", "max_pool2d_forward"),
@@ -227,25 +246,25 @@ def test_every_planted_bug_is_used():
 def test_identity_catches_planted_bug(bug, identity):
     # Searching stops at the first failure; shrinking is skipped to keep the suite fast.
     with pytest.raises(AssertionError):
-        identities.run_identity(identity, BUGGY[bug], reference=reference, max_examples=300,
-                                shrink=False)
+        grading.run_identity(identity, BUGGY[bug], reference=reference, max_examples=300,
+                             shrink=False)
 
 
 def test_failure_is_shrunk_to_a_small_example_with_a_helpful_message():
     """With shrinking on, the rotation bug is reported on tiny arrays (at most 2×2), with a
     message that says where the result is wrong and by how much."""
     with pytest.raises(AssertionError, match=r"largest error .* at index .* got .* expected") as e:
-        identities.run_identity("full_convolution_commutes", BUGGY["input_gradient_not_rotated"],
-                                max_examples=300)
+        grading.run_identity("full_convolution_commutes", BUGGY["input_gradient_not_rotated"],
+                             max_examples=300)
     shapes = re.search(r"a: \((\d+), (\d+)\), b: \((\d+), (\d+)\)", str(e.value)).groups()
     assert max(int(size) for size in shapes) <= 2, str(e.value)
 
 
 def test_run_all_lists_the_failing_identities():
     with pytest.raises(AssertionError) as failure:
-        identities.run_all(BUGGY["forward_accumulator_starts_at_one"], max_examples=50,
-                           shrink=False,
-                           names=("conv2d_forward", "linearity_in_input", "max_pool2d_forward"))
+        grading.run_all(BUGGY["forward_accumulator_starts_at_one"], max_examples=50,
+                        shrink=False,
+                        names=("conv2d_forward", "linearity_in_input", "max_pool2d_forward"))
     report = str(failure.value)
     assert "2 of 3 identities failed" in report
     assert "linearity_in_input" in report and "conv2d_forward" in report
@@ -258,4 +277,4 @@ def test_a_kernel_set_missing_a_function_is_reported():
     incomplete = types.SimpleNamespace(__name__="incomplete",
                                        conv2d_forward=reference.conv2d_forward)
     with pytest.raises(AssertionError, match="lacks the kernel-contract function"):
-        identities.run_all(incomplete)
+        grading.run_all(incomplete)

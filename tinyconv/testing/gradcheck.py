@@ -22,7 +22,7 @@ def _scalar_output(fn: Callable, inputs: Sequence[Tensor], weights: Sequence[np.
     if isinstance(outputs, Tensor):
         outputs = (outputs,)
     total = None
-    for out, weight in zip(outputs, weights):
+    for out, weight in zip(outputs, weights, strict=True):
         term = (out * Tensor(weight, dtype=out.dtype)).sum()
         total = term if total is None else total + term
     return total

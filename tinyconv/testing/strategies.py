@@ -42,6 +42,7 @@ kernels and the loop oracles stay fast.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,7 @@ from tinyconv.kernels.contract import check_pool2d, conv_output_size, pool_outpu
 __all__ = [
     "DTYPES",
     "LAYOUTS",
+    "NON_FINITE",
     "ConvArrays",
     "ConvCase",
     "ConvConfig",
@@ -62,6 +64,7 @@ __all__ = [
     "conv2d_cases",
     "conv2d_configs",
     "float_arrays",
+    "non_finite_cases",
     "pool2d_cases",
     "pool2d_configs",
     "with_layout",
@@ -187,6 +190,26 @@ def _pairs(low: int, high: int) -> st.SearchStrategy[Pair]:
     return st.tuples(st.integers(low, high), st.integers(low, high))
 
 
+def _draw_stride(draw, kernel: Pair, max_stride: int, within_kernel: bool) -> Pair:
+    """A stride per axis in ``[1, max_stride]`` (``within_kernel``: at most that axis's kernel)."""
+    return tuple(draw(st.integers(1, min(max_stride, k) if within_kernel else max_stride))
+                 for k in kernel)
+
+
+def _input_size(draw, kernel: Pair, dilation: Pair, padding: Padding4, max_size: int,
+                square: bool) -> Pair:
+    """``(H, W)`` such that the dilated kernel fits the padded input along both axes
+    (``square``: one length for both, large enough for either axis)."""
+    span_h = dilation[0] * (kernel[0] - 1) + 1
+    span_w = dilation[1] * (kernel[1] - 1) + 1
+    if square:
+        side = _input_length(draw, max(span_h - padding[0] - padding[1],
+                                       span_w - padding[2] - padding[3]), 0, 0, max_size)
+        return side, side
+    return (_input_length(draw, span_h, padding[0], padding[1], max_size),
+            _input_length(draw, span_w, padding[2], padding[3], max_size))
+
+
 def _input_length(draw, span: int, pad_before: int, pad_after: int, max_size: int) -> int:
     """An input length ``n <= max_size`` such that a window of extent ``span`` fits the padded
     input.
@@ -203,7 +226,8 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
                    max_dilation: int = 2, allow_groups: bool = True, allow_padding: bool = True,
                    allow_dilation: bool = True, depthwise: bool = False,
                    kernel_sizes: tuple[Pair, ...] | None = None,
-                   dtypes: tuple[str, ...] = DTYPES) -> ConvConfig:
+                   dtypes: tuple[str, ...] = DTYPES, square: bool = False,
+                   stride_within_kernel: bool = False) -> ConvConfig:
     """Draw a valid :class:`ConvConfig` (the output is never empty).
 
     Keyword bounds (all inclusive): ``max_batch``, ``max_channels`` (for C_in and C_out),
@@ -212,7 +236,10 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
     padding; ``allow_dilation=False`` fixes dilation 1; ``depthwise=True`` draws a depthwise
     convolution (``groups = C_in = C_out``). ``kernel_sizes``, e.g. ``((3, 3), (5, 5))``, draws
     the kernel from that list instead (to aim at a kernel written for those sizes; each must fit
-    ``max_size``). ``dtypes`` is the tuple of dtype names to draw from.
+    ``max_size``). ``dtypes`` is the tuple of dtype names to draw from. ``square=True`` draws
+    ``H = W`` only; ``stride_within_kernel=True`` keeps each stride at most the kernel size (no
+    input rows or columns skipped between windows). The last two exist to ask "does it still fail
+    without this?" of a failing kernel (``tinyconv.testing.grading``).
 
     The dilated kernel extent ``d*(k-1)+1`` is kept <= ``max_size``, and H, W are drawn at least as
     large as that extent minus the padding, so every drawn configuration passes the contract's
@@ -230,7 +257,7 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
         kernel = draw(_pairs(1, min(max_kernel, max_size)))
     else:
         kernel = tuple(draw(st.sampled_from(kernel_sizes)))
-    stride = draw(_pairs(1, max_stride))
+    stride = _draw_stride(draw, kernel, max_stride, stride_within_kernel)
     if allow_padding:
         padding = draw(st.tuples(*[st.integers(0, max_padding)] * 4))
     else:
@@ -241,10 +268,7 @@ def conv2d_configs(draw, *, max_batch: int = 2, max_channels: int = 4, max_size:
         largest = max_dilation if (allow_dilation and k > 1) else 1
         largest = min(largest, (max_size - 1) // (k - 1)) if k > 1 else 1
         dilation.append(draw(st.integers(1, max(1, largest))))
-    span_h = dilation[0] * (kernel[0] - 1) + 1
-    span_w = dilation[1] * (kernel[1] - 1) + 1
-    height = _input_length(draw, span_h, padding[0], padding[1], max_size)
-    width = _input_length(draw, span_w, padding[2], padding[3], max_size)
+    height, width = _input_size(draw, kernel, dilation, padding, max_size, square)
     dtype = draw(st.sampled_from(dtypes))
     return ConvConfig(batch=batch, c_in=c_in, c_out=c_out, groups=groups, kernel=kernel,
                       stride=stride, padding=padding, dilation=tuple(dilation), height=height,
@@ -264,14 +288,14 @@ def _valid_pool_config(config: PoolConfig) -> bool:
 @st.composite
 def _pool2d_config_candidates(draw, *, max_batch, max_channels, max_size, max_kernel, max_stride,
                               max_dilation, allow_padding, allow_dilation, allow_ceil_mode,
-                              kernel_sizes, dtypes) -> PoolConfig:
+                              kernel_sizes, dtypes, square, stride_within_kernel) -> PoolConfig:
     batch = draw(st.integers(1, max_batch))
     channels = draw(st.integers(1, max_channels))
     if kernel_sizes is None:
         kernel = draw(_pairs(1, min(max_kernel, max_size)))
     else:
         kernel = tuple(draw(st.sampled_from(kernel_sizes)))
-    stride = draw(_pairs(1, max_stride))
+    stride = _draw_stride(draw, kernel, max_stride, stride_within_kernel)
     if allow_padding:  # at most half the window on each side, as in PyTorch
         kh, kw = kernel
         padding = draw(st.tuples(st.integers(0, kh // 2), st.integers(0, kh // 2),
@@ -282,10 +306,7 @@ def _pool2d_config_candidates(draw, *, max_batch, max_channels, max_size, max_ke
     for k in kernel:
         largest = min(max_dilation, (max_size - 1) // (k - 1)) if (allow_dilation and k > 1) else 1
         dilation.append(draw(st.integers(1, max(1, largest))))
-    span_h = dilation[0] * (kernel[0] - 1) + 1
-    span_w = dilation[1] * (kernel[1] - 1) + 1
-    height = _input_length(draw, span_h, padding[0], padding[1], max_size)
-    width = _input_length(draw, span_w, padding[2], padding[3], max_size)
+    height, width = _input_size(draw, kernel, dilation, padding, max_size, square)
     ceil_mode = draw(st.booleans()) if allow_ceil_mode else False
     count_include_pad = draw(st.booleans())
     dtype = draw(st.sampled_from(dtypes))
@@ -299,11 +320,13 @@ def pool2d_configs(*, max_batch: int = 2, max_channels: int = 4, max_size: int =
                    allow_padding: bool = True, allow_dilation: bool = True,
                    allow_ceil_mode: bool = True, non_overlapping: bool = False,
                    kernel_sizes: tuple[Pair, ...] | None = None,
-                   dtypes: tuple[str, ...] = DTYPES) -> st.SearchStrategy[PoolConfig]:
+                   dtypes: tuple[str, ...] = DTYPES, square: bool = False,
+                   stride_within_kernel: bool = False) -> st.SearchStrategy[PoolConfig]:
     """Draw a valid :class:`PoolConfig` for max or average pooling.
 
     Keyword bounds as in :func:`conv2d_configs` (``kernel_sizes`` too: e.g. ``((2, 2),)`` with
-    ``non_overlapping=True, max_stride=2`` draws only 2×2 windows of stride 2). Padding on each
+    ``non_overlapping=True, max_stride=2`` draws only 2×2 windows of stride 2; ``square`` and
+    ``stride_within_kernel`` too). Padding on each
     side is drawn in ``[0, k // 2]``.
     Use ``allow_dilation=False`` for average pooling (it has no dilation).
     ``non_overlapping=True`` draws windows that tile the input without overlap or padding
@@ -317,7 +340,8 @@ def pool2d_configs(*, max_batch: int = 2, max_channels: int = 4, max_size: int =
         max_stride=max_stride, max_dilation=max_dilation,
         allow_padding=allow_padding and not non_overlapping,
         allow_dilation=allow_dilation and not non_overlapping,
-        allow_ceil_mode=allow_ceil_mode, kernel_sizes=kernel_sizes, dtypes=dtypes)
+        allow_ceil_mode=allow_ceil_mode, kernel_sizes=kernel_sizes, dtypes=dtypes, square=square,
+        stride_within_kernel=stride_within_kernel)
     if non_overlapping:
         candidates = candidates.filter(lambda c: c.stride[0] >= c.kernel[0]
                                        and c.stride[1] >= c.kernel[1])
@@ -483,3 +507,30 @@ def pool2d_cases(*, max_abs: int = 4, integer_valued: bool | None = None,
         lambda config: arrays_for(config, max_abs=max_abs, integer_valued=integer_valued,
                                   layouts=layouts).map(
             lambda a: PoolCase(config=config, x=a.x, grad_y=a.grad_y)))
+
+
+NON_FINITE = (float("nan"), float("inf"), float("-inf"))
+
+
+@st.composite
+def _with_non_finite(draw, array: np.ndarray, max_count: int) -> np.ndarray:
+    """A contiguous copy of ``array`` with 1 to ``max_count`` entries set to NaN, +inf or -inf."""
+    out = np.array(array, order="C")
+    flat = out.reshape(-1)
+    positions = draw(st.lists(st.integers(0, flat.size - 1), min_size=1, max_size=max_count,
+                              unique=True))
+    for position in positions:
+        flat[position] = draw(st.sampled_from(NON_FINITE))
+    return out
+
+
+@st.composite
+def non_finite_cases(draw, cases: st.SearchStrategy, *, max_count: int = 2):
+    """Cases from ``cases`` (:func:`conv2d_cases` or :func:`pool2d_cases`) whose input ``x`` and
+    output gradient ``grad_y`` each hold 1 to ``max_count`` NaN or ±inf entries (the weights stay
+    finite: a kernel is a parameter, the data is what goes bad). Shrinks towards one NaN at the
+    first position."""
+    case = draw(cases)
+    x = draw(_with_non_finite(case.x, max_count))
+    grad_y = draw(_with_non_finite(case.grad_y, max_count))
+    return dataclasses.replace(case, x=x, grad_y=grad_y)

@@ -82,7 +82,7 @@ def broadcastable_arrays(draw, n: int = 2, domains=("real", "real"), dtype=np.fl
                          max_dims: int = 3, max_side: int = 3) -> tuple:
     """``n`` arrays whose shapes broadcast together; array ``i`` has values from ``domains[i]``."""
     shape_list = draw(broadcastable_shapes(n, max_dims=max_dims, max_side=max_side))
-    return tuple(draw(arrays(s, d, dtype)) for s, d in zip(shape_list, domains))
+    return tuple(draw(arrays(s, d, dtype)) for s, d in zip(shape_list, domains, strict=False))
 
 
 @st.composite
