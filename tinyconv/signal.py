@@ -3,7 +3,7 @@
 This module is for learning what a convolutional layer computes. ``correlate2d`` and
 ``convolve2d`` take two 2-D tensors (an image and a kernel), follow ``scipy.signal``'s semantics
 exactly (argument order, modes, centring, the swap in ``"valid"`` mode) and are differentiable in
-*both* arguments, so you can check the identities of DESIGN.md §4 by hand.
+*both* arguments, so you can check the identities of ``docs/identities.md`` by hand.
 
 Cross-correlation and convolution
 ---------------------------------
@@ -153,8 +153,8 @@ def _padding(op: str, mode: str, kernel_shape: tuple) -> tuple[int, int, int, in
 
 def _swap_for_valid(op: str, shape1: tuple, shape2: tuple) -> bool:
     """scipy's rule for "valid": swap when ``in2`` is the larger; one must contain the other."""
-    in1_contains = all(a >= b for a, b in zip(shape1, shape2))
-    in2_contains = all(b >= a for a, b in zip(shape1, shape2))
+    in1_contains = all(a >= b for a, b in zip(shape1, shape2, strict=True))
+    in2_contains = all(b >= a for a, b in zip(shape1, shape2, strict=True))
     if not (in1_contains or in2_contains):
         raise ValueError(f"{op}: for mode 'valid', one input must be at least as large as the "
                          f"other in every dimension, got shapes {shape1} and {shape2}")

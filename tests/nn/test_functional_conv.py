@@ -6,7 +6,7 @@ Oracles, each independent of the code under test:
   configurations, with the readable ``reference`` kernels and with the Numba ``cpu`` kernels;
 - ``torch.nn.functional`` for values and gradients on a grid of configurations (when torch is
   installed: it is not a tinyconv dependency);
-- the identities of DESIGN.md §4: the output-size formula and adjointness
+- the identities of docs/identities.md: the output-size formula (§1) and adjointness (§5)
   ``<conv2d(X, W), Y> = <X, conv_transpose2d(Y, W)>``;
 - a spy kernel set, to show that bad arguments are rejected before any kernel runs.
 """
@@ -80,7 +80,7 @@ class ConvProblem:
 
     @property
     def expected_out_shape(self) -> tuple:
-        """The output-size formulas of DESIGN.md §4, computed here independently."""
+        """The output-size formulas of docs/identities.md §1, computed here independently."""
         sizes = []
         for axis in range(self.dims):
             n, k, s, d = self.size[axis], self.kernel[axis], self.stride[axis], self.dilation[axis]

@@ -1,6 +1,6 @@
 """Differentiable convolutions: each is one kernel call forward and two kernel calls backward.
 
-For ``y = conv2d(x, w) + b`` with upstream gradient ``δ = dL/dy`` (see DESIGN.md §4):
+For ``y = conv2d(x, w) + b`` with upstream gradient ``δ = dL/dy`` (see ``docs/identities.md``):
 
 - ``dL/dx = conv2d_backward_input(δ, w)``: the full convolution of δ with w (δ dilated by the
   stride, the result cropped by the padding);
