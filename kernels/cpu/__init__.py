@@ -1,86 +1,42 @@
 """The CPU kernel set: Numba kernels for the seven contract functions, float32 and float64.
 
-Convolutions go through ``dispatch.py``, which picks per call between direct kernels
-(``direct.py``, and the tap-unrolled ``unrolled.py`` for stride-1 3×3 and 5×5 kernels) and
-im2col + BLAS GEMM (``im2col.py``) by a documented heuristic; ``conv.py``
-holds the plain loops that mirror ``reference.py`` line by line. Pooling is in ``pool.py``.
-Every function validates its arguments with ``tinyconv.kernels.contract`` and is tested against
-``tinyconv.kernels.reference``.
+A shelf, read from the top:
+
+- ``dispatch.py``: the three convolution functions and the heuristic (one table) that picks a
+  *plan* per call; ``problem.py``: what a plan is (``ConvPlan``) and the checked description of
+  a call it receives (``ConvProblem``); ``layout.py``: the padding/rotation helpers they share.
+- The plans: ``conv.py`` (``"loops"``, the reference's loops compiled: read it next to
+  ``reference.py``), ``direct.py``, ``unrolled_plan.py`` (kernels generated into
+  ``unrolled.py`` by ``gen_unrolled.py``), ``batch_lanes.py``, ``winograd.py``, ``im2col.py``.
+- ``pool.py``: pooling. ``batch_norm.py``: the optional fused batch norm
+  (``contract.FusedBatchNorm``).
+- ``_runtime.py``: threads, the split GEMM, workspace buffers. ``settings.py``: the
+  process-wide settings (BLAS threads, ``malloc``, Numba's threading layer and cache folder),
+  applied when the set is first used; ``TINYCONV_PROCESS_SETTINGS=0`` switches them off.
+
+Every function is tested against ``tinyconv.kernels.reference``.
 
 Compilation and its cache
 -------------------------
 Kernels are compiled by Numba on first use, only for the dtypes and array layouts actually seen,
-and cached on disk (``cache=True``), so a later process loads them in milliseconds. The cache
-lives in ``__pycache__`` next to these files (it survives ``pip install -e .``); when that folder
-is read-only (a system-wide install) it goes to ``$XDG_CACHE_HOME/tinyconv/numba``
-(``~/.cache/tinyconv/numba``). A ``NUMBA_CACHE_DIR`` set by the user always wins. The first time a
-kernel really has to be compiled, one line on stderr says so; ``warmup()`` compiles ahead of time.
+and cached on disk (``cache=True``), so a later process loads them in milliseconds (where the
+cache lives: ``settings.configure_numba_cache``). The first time a kernel really has to be
+compiled, one line on stderr says so; :func:`warmup` compiles ahead of time.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
+import time
 
+import numpy as np
 
-def cache_dir_for(package_dir: str, environ=os.environ):
-    """Where Numba should cache the kernels of ``package_dir``: ``None`` for Numba's default
-    (``__pycache__`` beside the sources, which survives ``pip install -e .``), else a folder.
+from . import settings
 
-    The order: a ``NUMBA_CACHE_DIR`` the user set (``None``: Numba reads it itself); the
-    default when ``__pycache__`` is writable (or can be created); otherwise, as for an install
-    into a read-only site-packages, ``$XDG_CACHE_HOME/tinyconv/numba`` (``~/.cache/...``).
-    """
-    if environ.get("NUMBA_CACHE_DIR"):
-        return None  # the user decided
-    pycache = os.path.join(package_dir, "__pycache__")
-    if _writable(pycache) or (not os.path.exists(pycache) and _writable(package_dir)):
-        return None
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tinyconv", "numba")
-
-
-def _configure_cache() -> None:
-    """Point Numba at :func:`cache_dir_for` this package (before any ``@njit(cache=True)``
-    runs)."""
-    cache = cache_dir_for(os.path.dirname(os.path.abspath(__file__)))
-    if cache is None:
-        return
-    try:
-        os.makedirs(cache, exist_ok=True)
-    except OSError:  # no writable home either
-        cache = os.path.join(tempfile.gettempdir(), "tinyconv-numba-cache")
-        os.makedirs(cache, exist_ok=True)
-    os.environ["NUMBA_CACHE_DIR"] = cache
-    import numba.core.config
-    numba.core.config.CACHE_DIR = cache  # in case numba was imported before us
-
-
-def _writable(path: str) -> bool:
-    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
-
-
-_configure_cache()
-
-
-def _configure_threading_layer() -> None:
-    """Use Numba's ``workqueue`` threading layer unless the user chose one.
-
-    The OpenMP layer's workers spin after each parallel region; on a 2-core machine they then
-    compete with the GEMM threads that run between our kernels (see ``_runtime.py``). Measured on
-    the benchmark machine, 2 threads: LeNet's second layer fwd+bwd 36 ms -> 4.2 ms, a 64-channel
-    3x3 layer 136 -> 113 ms. workqueue threads sleep when idle. (It takes effect only if no Numba
-    parallel kernel has run yet in this process.)
-    """
-    if os.environ.get("NUMBA_THREADING_LAYER"):
-        return
-    import numba
-
-    numba.config.THREADING_LAYER = "workqueue"
-
-
-_configure_threading_layer()
+# Numba reads its cache folder when a kernel is decorated, so this one setting runs at import
+# (and only changes anything when this package's __pycache__ is read-only): settings.py.
+settings.configure_numba_cache(os.path.dirname(os.path.abspath(__file__)))
 
 from numba.core import event as _event  # noqa: E402
 
@@ -90,7 +46,7 @@ _announced = [False]
 class _CompileAnnouncer(_event.Listener):
     """Prints one line on stderr the first time one of our kernels misses the cache."""
 
-    def on_start(self, event):
+    def on_start(self, event: _event.Event) -> None:
         if _announced[0]:
             return
         dispatcher = (event.data or {}).get("dispatcher")
@@ -100,26 +56,14 @@ class _CompileAnnouncer(_event.Listener):
             print("tinyconv: compiling kernels, once (cached afterwards)...", file=sys.stderr,
                   flush=True)
 
-    def on_end(self, event):
+    def on_end(self, event: _event.Event) -> None:
         pass
 
 
 _event.register("numba:compile", _CompileAnnouncer())
 
-from ._runtime import (  # noqa: E402
-    _limit_blas,
-    get_num_threads,
-    keep_freed_memory,
-    set_num_threads,
-    workspace,
-)
-
-keep_freed_memory()  # no page faults on every step's fresh arrays (see its docstring)
-# Numba owns the cores from now on: BLAS runs on one thread (see ``_runtime``). Done here, not at
-# the first GEMM, because a network without im2col layers (LeNet-5) still calls BLAS in its
-# Linear layers, and two-thread BLAS there fought the kernels' threads for the two cores.
-_limit_blas()
-from . import batch_norm  # noqa: E402  (optional fast path, not part of the contract)
+from . import batch_norm  # noqa: E402  (the optional part of the protocol)
+from ._runtime import get_num_threads, set_num_threads, workspace  # noqa: E402
 from .dispatch import (  # noqa: E402
     PLANS,
     choose_plan,
@@ -137,6 +81,7 @@ from .pool import (  # noqa: E402
 )
 
 __all__ = [
+    # the kernel contract
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "conv2d_backward_input",
@@ -144,43 +89,58 @@ __all__ = [
     "conv2d_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    # its optional part, and the controls of this set
+    "PLANS",
+    "batch_norm",
+    "choose_plan",
+    "force_plan",
+    "get_num_threads",
+    "plan_name",
+    "set_num_threads",
+    "warmup",
+    "workspace",
 ]
 
+#: Convolutions on which the heuristic picks each plan but ``"loops"`` (with both paddings,
+#: stride-1 and strided kernels): ``(x_shape, w_shape, stride, dilation, groups)``.
+WARMUP_CONVOLUTIONS = (
+    ((2, 2, 6, 6), (2, 2, 3, 3), (1, 1), (1, 1), 1),     # unrolled 3x3
+    ((2, 2, 8, 8), (2, 2, 5, 5), (1, 1), (1, 1), 1),     # unrolled 5x5
+    ((8, 4, 6, 6), (2, 4, 5, 5), (1, 1), (1, 1), 1),     # batch lanes (input gradient: im2col)
+    ((2, 12, 18, 18), (2, 12, 3, 3), (1, 1), (1, 1), 1),  # winograd (>= 128 tiles)
+    ((2, 2, 6, 6), (2, 2, 2, 2), (1, 1), (1, 1), 1),     # direct, stride 1 (no 2x2 unrolled)
+    ((2, 2, 6, 6), (2, 2, 3, 3), (2, 2), (1, 1), 1),     # direct, strided
+    ((2, 8, 6, 6), (2, 8, 3, 3), (2, 2), (1, 1), 1),     # im2col, strided
+    ((2, 4, 6, 6), (2, 4, 1, 1), (1, 1), (1, 1), 1),     # im2col, 1x1
+)
 
-def warmup(dtypes=("float32",), verbose: bool = True) -> float:
+
+def warmup(dtypes: tuple[str, ...] = ("float32",), verbose: bool = True) -> float:
     """Compile (or load from the cache) every CPU kernel for ``dtypes`` now; returns seconds.
 
-    Runs each convolution plan and each pooling kernel once on a tiny input, which is what
-    triggers Numba. ``tinyconv warmup`` calls this.
+    Runs the three steps of :data:`WARMUP_CONVOLUTIONS` (the plans are the heuristic's
+    choices, not forced), each pooling kernel and the fused batch norm once on tiny inputs,
+    which is what triggers Numba. ``tinyconv warmup`` calls this.
     """
-    import time
-
-    import numpy as np
-
     start = time.perf_counter()
     for name in dtypes:
         dtype = np.dtype(name)
         t0 = time.perf_counter()
+        for x_shape, w_shape, stride, dilation, groups in WARMUP_CONVOLUTIONS:
+            x, w = np.ones(x_shape, dtype=dtype), np.ones(w_shape, dtype=dtype)
+            for padding in ((0, 0, 0, 0), (1, 1, 1, 1)):
+                options = (stride, padding, dilation, groups)
+                y = conv2d_forward(x, w, *options)
+                conv2d_backward_input(y, w, x.shape, *options)
+                conv2d_backward_weight(x, y, w.shape, *options)
         x = np.ones((2, 2, 6, 6), dtype=dtype)
-        # every plan the heuristic can choose ("loops" is the readable baseline it never picks),
-        # with and without padding, for both kernel sizes that have unrolled kernels
-        for plan in sorted(set(PLANS) - {"loops"}):
-            for k in (3, 5):
-                w = np.ones((2, 2, k, k), dtype=dtype)
-                for padding in ((0, 0, 0, 0), (1, 1, 1, 1)):
-                    options = ((1, 1), padding, (1, 1), 1)
-                    with force_plan(plan):
-                        y = conv2d_forward(x, w, *options)
-                        conv2d_backward_input(y, w, x.shape, *options)
-                        conv2d_backward_weight(x, y, w.shape, *options)
-        for ceil_mode in (False,):
-            y, indices = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), ceil_mode)
-            max_pool2d_backward(y, indices, x.shape)
-            y = avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), ceil_mode, True)
-            avg_pool2d_backward(y, x.shape, (2, 2), (2, 2), (0, 0, 0, 0), ceil_mode, True)
-        x3 = x.reshape(2, 2, 36)
-        y3, mean, _, inv_std = batch_norm.forward(x3, w[0, :, 0, 0], w[0, :, 0, 1], 1e-5)
-        batch_norm.backward(y3, x3, mean, inv_std, w[0, :, 0, 0])
+        y, indices = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False)
+        max_pool2d_backward(y, indices, x.shape)
+        y = avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), False, True)
+        avg_pool2d_backward(y, x.shape, (2, 2), (2, 2), (0, 0, 0, 0), False, True)
+        x3, gamma = x.reshape(2, 2, 36), np.ones(2, dtype=dtype)
+        y3, mean, _, inv_std = batch_norm.forward(x3, gamma, gamma, 1e-5)
+        batch_norm.backward(y3, x3, mean, inv_std, gamma)
         if verbose:
             print(f"tinyconv: {name} kernels ready ({time.perf_counter() - t0:.1f} s)",
                   file=sys.stderr)

@@ -1,12 +1,13 @@
 """Run-time plumbing shared by the fast CPU paths: thread pools, GEMM, workspace buffers.
 
-**Two thread pools, two cores.** Numba's kernels run on an OpenMP pool; NumPy's matmul runs on
-OpenBLAS's own pool. After a parallel region, the workers of *both* pools keep spinning for a
+**Two thread pools, two cores.** Numba's kernels run on their own thread pool; NumPy's matmul
+runs on OpenBLAS's. After a parallel region, the workers of *both* pools keep spinning for a
 while, waiting for more work; on a 2-core machine each pool then steals the cores the other one
 needs (a LeNet-5 step went from 5 ms to 36 ms that way). So tinyconv lets Numba own the cores:
-OpenBLAS runs on one thread (``threadpoolctl``), and a large GEMM is split into as many
-blocks as Numba has threads, each block multiplied by single-threaded BLAS on its own Python
-thread (NumPy releases the GIL inside matmul). Only one kind of worker is ever busy at a time.
+OpenBLAS runs on one thread (a process-wide setting, see ``settings.py``), and a large GEMM is
+split into as many blocks as Numba has threads, each block multiplied by single-threaded BLAS
+on its own Python thread (NumPy releases the GIL inside matmul). Only one kind of worker is ever
+busy at a time.
 
 **Workspace.** Freshly allocated memory costs a page fault per 4 KiB on first touch, and glibc
 hands large blocks back to the OS on ``free``, so a temporary allocated per call faults again on
@@ -19,33 +20,27 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
+from . import settings
+
+__all__ = ["Workspace", "gemm", "gemm_block", "get_num_threads", "run_jobs", "set_num_threads",
+           "workspace"]
+
 # ------------------------------------------------------------------------------------------------
 # Threads
 # ------------------------------------------------------------------------------------------------
 
-_state = {"threads": numba.config.NUMBA_NUM_THREADS, "pool": None, "blas_limited": False}
+_state = {"threads": numba.config.NUMBA_NUM_THREADS, "pool": None}
 _lock = threading.Lock()
 
 #: A GEMM below this many FLOPs runs on the calling thread: splitting it would cost more (thread
 #: hand-off is ~20-50 µs) than it saves.
 GEMM_SPLIT_MIN_FLOPS = 4e6
-
-
-def _limit_blas() -> None:
-    """Put OpenBLAS (and any other BLAS NumPy loaded) on one thread, once per process."""
-    if _state["blas_limited"]:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1, user_api="blas")
-    except ImportError:  # threadpoolctl is a dependency; without it we only lose speed
-        pass
-    _state["blas_limited"] = True
 
 
 def set_num_threads(n: int) -> None:
@@ -54,6 +49,7 @@ def set_num_threads(n: int) -> None:
     Numba kernels run on ``n`` OpenMP threads; large GEMMs are split into ``n`` blocks.
     """
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    settings.ensure_applied()  # the threading layer is chosen when Numba's threads start
     numba.set_num_threads(n)
     with _lock:
         _state["threads"] = n
@@ -63,6 +59,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """The threads tinyconv's CPU kernels use (:func:`set_num_threads`)."""
     return _state["threads"]
 
 
@@ -83,12 +80,11 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
     ``N`` = thousands of positions), and halving the short side halves the block BLAS's register
     kernel works on. 64×256×6272: 52 GFLOP/s split by rows, 65 by columns (2 threads).
     """
-    _limit_blas()
     m, k = a.shape
     n = b.shape[1]
     threads = _state["threads"]
     if threads == 1 or 2.0 * m * n * k < GEMM_SPLIT_MIN_FLOPS or max(m, n) < 2 * threads:
-        _gemm_block(a, b, out, accumulate)
+        gemm_block(a, b, out, accumulate)
         return out
     by_rows = m >= n
     size = m if by_rows else n
@@ -100,8 +96,8 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
             blocks.append((a[lo:hi], b, out[lo:hi]))
         else:
             blocks.append((a, b[:, lo:hi], out[:, lo:hi]))
-    futures = [_pool().submit(_gemm_block, *block, accumulate) for block in blocks[1:]]
-    _gemm_block(*blocks[0], accumulate)
+    futures = [_pool().submit(gemm_block, *block, accumulate) for block in blocks[1:]]
+    gemm_block(*blocks[0], accumulate)
     for f in futures:
         f.result()
     return out
@@ -113,7 +109,7 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
 PARALLEL_MIN_FLOPS = 2e6
 
 
-def run_jobs(kernel, jobs: int, flops: float, *args) -> list:
+def run_jobs(kernel: Callable, jobs: int, flops: float, *args: object) -> list:
     """Run the serial ``kernel(*args, job_lo, job_hi)`` over the jobs ``[0, jobs)``; returns the
     list of what each block returned, in job order.
 
@@ -133,54 +129,12 @@ def run_jobs(kernel, jobs: int, flops: float, *args) -> list:
     return [first] + [f.result() for f in futures]
 
 
-def _gemm_block(a, b, out, accumulate=False):
+def gemm_block(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
     """``out (+)= a @ b`` with one call to (single-threaded) BLAS, on the calling thread."""
     if accumulate:
         out += a @ b
     else:
         np.matmul(a, b, out=out)
-
-
-# ------------------------------------------------------------------------------------------------
-# Freed memory
-# ------------------------------------------------------------------------------------------------
-
-#: Freed heap memory glibc may keep before giving it back to the OS (see :func:`keep_freed_memory`).
-KEEP_FREED_BYTES = 256 * 2**20
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's ``malloc`` to keep freed memory for reuse instead of returning it to the OS.
-
-    Why: a training step allocates and frees the same large arrays (activations, gradients,
-    outputs of every kernel) again and again. By default glibc serves blocks above a size
-    threshold with fresh ``mmap`` pages and trims the heap when its top is free, so the next
-    step's arrays land on new pages, and the first touch of every 4 KiB page is a page fault
-    (~1 µs here). A LeNet-5 step took ~1,300 faults; with this setting, ~1, and the step ran
-    about 1.5x faster. What it costs: up to :data:`KEEP_FREED_BYTES` of freed memory stays in the
-    process (reused by the next allocations; ``benchmarks/memory.py`` checks RSS does not grow).
-
-    Only on Linux with glibc; process-wide (it also affects NumPy elsewhere in the process). Set
-    ``TINYCONV_KEEP_FREED_MEMORY=0`` to leave ``malloc`` alone. Returns True if applied.
-    """
-    import ctypes
-    import os
-    import sys
-
-    if os.environ.get("TINYCONV_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith(
-            "linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, ...)
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    # blocks up to 32 MiB (glibc's maximum) come from the heap, and the heap is trimmed only
-    # when more than KEEP_FREED_BYTES at its top are free
-    ok = mallopt(m_mmap_threshold, 32 * 2**20) == 1
-    ok = (mallopt(m_trim_threshold, KEEP_FREED_BYTES) == 1) and ok
-    return ok
 
 
 # ------------------------------------------------------------------------------------------------
@@ -197,11 +151,11 @@ class Workspace(threading.local):
     must not hold a view across another call asking for the same name.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.buffers: dict = {}
         self.allocations = 0  # how many times a buffer had to be (re)allocated: tests check it
 
-    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
+    def get(self, name: str, shape: tuple, dtype: np.dtype | type) -> np.ndarray:
         dtype = np.dtype(dtype)
         size = math.prod(shape)
         key = (name, dtype)
@@ -213,9 +167,11 @@ class Workspace(threading.local):
         return buffer[:size].reshape(shape)
 
     def nbytes(self) -> int:
+        """Bytes held by this thread's buffers."""
         return sum(b.nbytes for b in self.buffers.values())
 
     def clear(self) -> None:
+        """Drop this thread's buffers (the next calls allocate them again)."""
         self.buffers.clear()
 
 

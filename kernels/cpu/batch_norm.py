@@ -1,8 +1,9 @@
 """Batch normalisation in training mode, fused into two passes per channel (CPU, Numba).
 
-Not part of the kernel contract (students write conv and pool kernels, not this): it is an
-optional fast path. ``tinyconv.nn.functional.batch_norm`` uses it when the active kernel set has
-a ``batch_norm`` attribute (this module, for ``"cpu"``), and otherwise computes the same formulas
+Not one of the seven contract functions (students write conv and pool kernels, not this): it is
+the optional part of the kernel-set protocol, ``contract.FusedBatchNorm``.
+``tinyconv.nn.functional.batch_norm`` uses it when ``contract.optional_batch_norm`` finds it on
+the active kernel set (this module, for ``"cpu"``), and otherwise computes the same formulas
 with array-module operations (NumPy/CuPy), the readable version to compare with:
 ``BatchNormFunction`` in ``tinyconv/nn/functional/normalization.py`` derives the backward pass.
 
@@ -22,6 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from . import settings
+
+__all__ = ["backward", "forward"]
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -56,12 +61,14 @@ def _forward_kernel(x3, weight, bias, eps, y3, mean, var, inv_std):
         inv_std[ch] = s
 
 
-def forward(x3: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float):
+def forward(x3: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+            eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``y = γ · (x - μ) / √(σ² + ε) + β`` with the batch statistics of each channel.
 
     Returns ``(y3, mean, var, inv_std)``: ``y3`` like ``x3``; ``mean``, ``var`` (biased) and
     ``inv_std = 1/√(σ² + ε)`` of shape ``(C,)`` in ``x3``'s dtype.
     """
+    settings.ensure_applied()
     x3 = np.ascontiguousarray(x3)
     c = x3.shape[1]
     y3 = np.empty_like(x3)
@@ -98,11 +105,12 @@ def _backward_kernel(grad_y3, x3, mean, inv_std, weight, grad_x3, grad_weight, g
 
 
 def backward(grad_y3: np.ndarray, x3: np.ndarray, mean: np.ndarray, inv_std: np.ndarray,
-             weight: np.ndarray):
+             weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The training-mode gradients: returns ``(grad_x3, grad_weight, grad_bias)``.
 
     ``mean`` and ``inv_std`` are what :func:`forward` returned for ``x3``.
     """
+    settings.ensure_applied()
     c = x3.shape[1]
     grad_x3 = np.empty_like(x3)
     grad_weight = np.empty(c, dtype=np.float64)

@@ -1,13 +1,16 @@
-"""Convolution kernels for the CPU, compiled by Numba.
+"""The ``"loops"`` plan: the reference's loops, compiled by Numba. Read it next to ``reference.py``.
 
-Each contract function is a thin Python wrapper that
+Each step of the plan (:class:`LoopsPlan`) is a thin Python method that
 
-1. validates its arguments with the checks of ``contract.py`` (so a bad call raises a clear
-   ``ValueError``/``TypeError`` before any compiled loop could read out of bounds),
-2. makes the inputs C-contiguous and copies the input into a zero-padded buffer (so the compiled
-   loops need no "is this tap inside the image?" tests), and allocates the output,
-3. calls one ``@njit(parallel=True, cache=True)`` kernel whose loops mirror the loops of
+1. makes the copies the loops need, with the shared helpers of ``layout.py``: the input inside a
+   border of zeros (so the compiled loops need no "is this tap inside the image?" tests), the
+   dilated and padded δ, the kernel turned by 180°, and allocates the output,
+2. calls one ``@njit(parallel=True, cache=True)`` kernel whose loops mirror the loops of
    ``reference.py``: read them side by side.
+
+The arguments were checked once, when the dispatcher built the :class:`~.problem.ConvProblem`.
+The heuristic never picks this plan (the others are faster); it is the readable baseline, and
+``force_plan("loops")`` runs it.
 
 Parallelism (``prange``) runs over outputs that no other iteration writes, so there are no races:
 the forward pass over ``(n, c_out)`` output planes, the input gradient over ``(n, c_in)`` planes
@@ -24,17 +27,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..contract import check_conv2d, check_conv2d_grad_y, check_same_dtype
+from .layout import dilated_delta, zero_padded
+from .problem import ConvProblem, Step
 
-
-def _zero_pad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
-    """Copy ``x: (N, C, H, W)`` into the middle of a C-contiguous zero array
-    ``(N, C, top+H+bottom, left+W+right)``. Works for any strides of ``x``."""
-    top, bottom, left, right = padding
-    n, c, h, w = x.shape
-    x_padded = np.zeros((n, c, top + h + bottom, left + w + right), dtype=x.dtype)
-    x_padded[:, :, top:top + h, left:left + w] = x
-    return x_padded
+__all__ = ["LoopsPlan"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -66,22 +62,6 @@ def _conv2d_forward_kernel(x_padded, w, y, stride_h, stride_w, dilation_h, dilat
                         for kj in range(kw):
                             acc += window[ki * dilation_h, kj * dilation_w] * w[co, ci, ki, kj]
                 y[b, co, oh, ow] = acc
-
-
-def conv2d_forward(x, w, stride, padding, dilation, groups):
-    """2-D cross-correlation ``y = x ⋆ w`` (see ``reference.conv2d_forward`` for the definition).
-
-    ``x: (N, C_in, H, W)``, ``w: (C_out, C_in // groups, kH, kW)``
-    -> ``y: (N, C_out, H_out, W_out)``.
-    """
-    op = "conv2d_forward"
-    check_same_dtype(op, x=x, w=w)
-    y_shape = check_conv2d(op, x.shape, w.shape, stride, padding, dilation, groups)
-    x_padded = _zero_pad(x, padding)
-    y = np.empty(y_shape, dtype=x.dtype)  # every element is written by the kernel
-    _conv2d_forward_kernel(x_padded, np.ascontiguousarray(w), y,
-                           stride[0], stride[1], dilation[0], dilation[1], groups)
-    return y
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,40 +99,6 @@ def _conv2d_backward_input_kernel(delta, w_rotated, grad_x_padded, reached_h, re
                 grad_x_padded[b, ci, i, j] = acc
 
 
-def conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
-    """``grad_x = full_corr(δ dilated by the stride, rot180(w))``, padding cropped.
-
-    ``grad_y: (N, C_out, H_out, W_out)``, ``w: (C_out, C_in // groups, kH, kW)``,
-    ``x_shape = (N, C_in, H, W)`` -> ``grad_x: (N, C_in, H, W)``. The steps and why they are right
-    are in ``reference.conv2d_backward_input``; steps 1-3 and 5 are array copies done here, step 4
-    (the correlation) is the compiled kernel.
-    """
-    op = "conv2d_backward_input"
-    check_same_dtype(op, grad_y=grad_y, w=w)
-    y_shape = check_conv2d(op, x_shape, w.shape, stride, padding, dilation, groups)
-    check_conv2d_grad_y(op, grad_y.shape, y_shape)
-    n, c_in, h, width = x_shape
-    kh, kw = w.shape[2], w.shape[3]
-    h_out, w_out = y_shape[2], y_shape[3]
-    (sh, sw), (dh, dw) = stride, dilation
-    top, bottom, left, right = padding
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-
-    # Steps 1 and 2: dilate δ by the stride and pad it fully (span - 1 zeros on each side).
-    dilated_h, dilated_w = (h_out - 1) * sh + 1, (w_out - 1) * sw + 1
-    delta = np.zeros((n, y_shape[1], dilated_h + 2 * (span_h - 1), dilated_w + 2 * (span_w - 1)),
-                     dtype=grad_y.dtype)
-    delta[:, :, span_h - 1:span_h - 1 + dilated_h:sh, span_w - 1:span_w - 1 + dilated_w:sw] = grad_y
-    # Step 3: rotate the kernel by 180°.
-    w_rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1])
-    # Step 4: the correlation.
-    grad_x_padded = np.zeros((n, c_in, top + h + bottom, left + width + right), dtype=grad_y.dtype)
-    _conv2d_backward_input_kernel(delta, w_rotated, grad_x_padded,
-                                  dilated_h + span_h - 1, dilated_w + span_w - 1, dh, dw, groups)
-    # Step 5: crop the padding.
-    return np.ascontiguousarray(grad_x_padded[:, :, top:top + h, left:left + width])
-
-
 # ------------------------------------------------------------------------------------------------
 # Gradient with respect to the weight
 # ------------------------------------------------------------------------------------------------
@@ -187,18 +133,59 @@ def _conv2d_backward_weight_kernel(x_padded, grad_y, grad_w, stride_h, stride_w,
                 grad_w[co, ci, ki, kj] = acc
 
 
-def conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
-    """``grad_w = x ⋆ δ``, summed over the batch (see ``reference.conv2d_backward_weight``).
+# ------------------------------------------------------------------------------------------------
+# The plan
+# ------------------------------------------------------------------------------------------------
 
-    ``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)``,
-    ``w_shape = (C_out, C_in // groups, kH, kW)`` -> ``grad_w`` of that shape.
-    """
-    op = "conv2d_backward_weight"
-    check_same_dtype(op, x=x, grad_y=grad_y)
-    y_shape = check_conv2d(op, x.shape, w_shape, stride, padding, dilation, groups)
-    check_conv2d_grad_y(op, grad_y.shape, y_shape)
-    x_padded = _zero_pad(x, padding)
-    grad_w = np.empty(tuple(w_shape), dtype=x.dtype)  # every element is written by the kernel
-    _conv2d_backward_weight_kernel(x_padded, np.ascontiguousarray(grad_y), grad_w,
-                                   stride[0], stride[1], dilation[0], dilation[1], groups)
-    return grad_w
+
+class LoopsPlan:
+    """The reference's loops, compiled: every problem, every step."""
+
+    name = "loops"
+
+    def supports(self, problem: ConvProblem, step: Step) -> bool:
+        return True
+
+    def forward(self, x: np.ndarray, w: np.ndarray, problem: ConvProblem) -> np.ndarray:
+        """2-D cross-correlation ``y = x ⋆ w`` (``reference.conv2d_forward``):
+        ``x: (N, C_in, H, W)``, ``w: (C_out, C_in // groups, kH, kW)``
+        -> ``y: (N, C_out, H_out, W_out)``."""
+        y = np.empty(problem.y_shape, dtype=x.dtype)  # every element is written by the kernel
+        _conv2d_forward_kernel(zero_padded(x, problem.padding), w, y, *problem.stride,
+                               *problem.dilation, problem.groups)
+        return y
+
+    def backward_input(self, grad_y: np.ndarray, w: np.ndarray,
+                       problem: ConvProblem) -> np.ndarray:
+        """``grad_x = full_corr(δ dilated by the stride, rot180(w))``, padding cropped:
+        ``grad_y: (N, C_out, H_out, W_out)`` -> ``grad_x: (N, C_in, H, W)``. The steps and why
+        they are right are in ``reference.conv2d_backward_input``; steps 1-3 and 5 are array
+        copies done here, step 4 (the correlation) is the compiled kernel."""
+        n, c_in, h, width = problem.x_shape
+        kh, kw = problem.kernel_size
+        (dh, dw), (sh, sw) = problem.dilation, problem.stride
+        top, bottom, left, right = problem.padding
+        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        # Steps 1 and 2: dilate δ by the stride and pad it fully (span - 1 zeros on each side).
+        delta = dilated_delta(grad_y, problem.stride, (span_h - 1, span_w - 1))
+        # Step 3: rotate the kernel by 180°.
+        w_rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1])
+        # Step 4: the correlation, over the padded-input positions some window read.
+        grad_x_padded = np.zeros((n, c_in, top + h + bottom, left + width + right),
+                                 dtype=grad_y.dtype)
+        h_out, w_out = problem.y_shape[2], problem.y_shape[3]
+        reached_h, reached_w = (h_out - 1) * sh + span_h, (w_out - 1) * sw + span_w
+        _conv2d_backward_input_kernel(delta, w_rotated, grad_x_padded, reached_h, reached_w,
+                                      dh, dw, problem.groups)
+        # Step 5: crop the padding.
+        return np.ascontiguousarray(grad_x_padded[:, :, top:top + h, left:left + width])
+
+    def backward_weight(self, x: np.ndarray, grad_y: np.ndarray,
+                        problem: ConvProblem) -> np.ndarray:
+        """``grad_w = x ⋆ δ``, summed over the batch (``reference.conv2d_backward_weight``):
+        ``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)`` -> ``grad_w`` of
+        ``problem.w_shape``."""
+        grad_w = np.empty(problem.w_shape, dtype=x.dtype)  # every element is written
+        _conv2d_backward_weight_kernel(zero_padded(x, problem.padding), grad_y, grad_w,
+                                       *problem.stride, *problem.dilation, problem.groups)
+        return grad_w

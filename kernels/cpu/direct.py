@@ -10,9 +10,10 @@ stride ``sW`` and updating a row that stays in L1 cache, with one weight held in
 ``sW = 1`` that loop is a plain ``y_row[i] += w * x_row[i]``, which LLVM turns into SIMD
 multiply-adds. The parallel jobs own disjoint output planes, so there are no races.
 
-Inputs are read through a zero-padded copy (a workspace buffer, reused between calls): no
-"is this tap inside the image?" tests in the loops. Windows are taken as slices starting at their
-first element and indexed with non-negative offsets, so Numba emits no wraparound checks.
+Inputs are read through a zero-padded copy (``layout.zero_padded``, a workspace buffer reused
+between calls): no "is this tap inside the image?" tests in the loops. Windows are taken as
+slices starting at their first element and indexed with non-negative offsets, so Numba emits no
+wraparound checks.
 """
 
 from __future__ import annotations
@@ -21,35 +22,10 @@ import numpy as np
 from numba import njit, prange
 
 from ._runtime import workspace
+from .layout import zero_padded
+from .problem import ConvProblem, Step
 
-
-def padded(x: np.ndarray, padding, name: str = "x_padded") -> np.ndarray:
-    """``x: (N, C, H, W)`` copied into the middle of a zeroed workspace buffer
-    ``(N, C, top+H+bottom, left+W+right)`` (returned as a view; valid until the next call)."""
-    top, bottom, left, right = padding
-    n, c, h, w = x.shape
-    if top == bottom == left == right == 0 and x.flags.c_contiguous:
-        return x
-    xp = workspace.get(name, (n, c, top + h + bottom, left + w + right), x.dtype)
-    _pad_into(x, xp, top, left)
-    return xp
-
-
-@njit(parallel=True, cache=True)
-def _pad_into(x, xp, top, left):
-    """Zero the border of every plane of ``xp`` and copy ``x`` into its middle."""
-    n, c, h, w = x.shape
-    zero = xp.dtype.type(0)
-    for job in prange(n * c):
-        b = job // c
-        ch = job % c
-        plane = xp[b, ch]
-        plane[:, :] = zero
-        for i in range(h):
-            dst = plane[top + i, left:]
-            src = x[b, ch, i]
-            for j in range(w):
-                dst[j] = src[j]
+__all__ = ["DirectPlan"]
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -241,57 +217,68 @@ def backward_weight_flat_kernel(xp, d_wide, grad_w, dh, dw, groups):
 
 
 # ------------------------------------------------------------------------------------------------
-# Wrappers (inputs already checked and C-contiguous; see dispatch.py)
+# The plan (stride 1 takes the flat-plane kernels)
 # ------------------------------------------------------------------------------------------------
 
 
-def forward(x, w, y_shape, stride, padding, dilation, groups):
-    y = np.empty(y_shape, dtype=x.dtype)
-    xp = padded(x, padding)
-    if stride == (1, 1):
-        forward_flat_kernel(xp, w, y, dilation[0], dilation[1], groups)
-    else:
-        forward_kernel(xp, w, y, stride[0], stride[1], dilation[0], dilation[1], groups)
-    return y
+def _wide_grad(grad_y: np.ndarray, wp: int) -> np.ndarray:
+    """``grad_y: (N, C_out, H_out, W_out)`` widened to rows of ``wp``, ``(N, C_out, H_out, wp)``
+    with zeros in the extra columns, so that the thrown-away wide columns contribute nothing to
+    the backward sums."""
+    return zero_padded(grad_y, (0, 0, 0, wp - grad_y.shape[3]), "grad_y_wide")
 
 
-def _wide_grad(grad_y, wp):
-    n, c, h_out, w_out = grad_y.shape
-    """``grad_y`` widened to rows of ``wp``: ``(N, C_out, H_out, Wp)``, zeros in the extra columns,
-    so that the thrown-away wide columns contribute nothing to the backward sums."""
-    wide = workspace.get("grad_y_wide", (n, c, h_out, wp), grad_y.dtype)
-    wide[..., :w_out] = grad_y
-    wide[..., w_out:] = 0
-    return wide
+class DirectPlan:
+    """Loops over the taps, the innermost along an output row: every problem, every step."""
 
+    name = "direct"
 
-def backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
-    top, bottom, left, right = padding
-    n, c, h, width = x_shape
-    if top == bottom == left == right == 0:
-        gxp = grad_x = np.empty(x_shape, dtype=grad_y.dtype)
-    else:
-        grad_x = None
-        gxp = workspace.get("grad_x_padded", (n, c, top + h + bottom, left + width + right),
-                            grad_y.dtype)
-    if stride == (1, 1):
-        backward_input_flat_kernel(_wide_grad(grad_y, gxp.shape[3]), w, gxp, dilation[0],
-                                   dilation[1], groups)
-    else:
-        backward_input_kernel(grad_y, w, gxp, stride[0], stride[1], dilation[0], dilation[1],
-                              groups)
-    if grad_x is not None:
-        return grad_x
-    return gxp[:, :, top:top + h, left:left + width].copy()  # crop the padding (a fresh array)
+    def supports(self, problem: ConvProblem, step: Step) -> bool:
+        return True
 
+    def forward(self, x: np.ndarray, w: np.ndarray, problem: ConvProblem) -> np.ndarray:
+        """``x: (N, C_in, H, W)``, ``w: (C_out, C_in/g, kH, kW)`` -> fresh
+        ``y: (N, C_out, H_out, W_out)``."""
+        y = np.empty(problem.y_shape, dtype=x.dtype)
+        xp = zero_padded(x, problem.padding, "x_padded")
+        if problem.stride == (1, 1):
+            forward_flat_kernel(xp, w, y, *problem.dilation, problem.groups)
+        else:
+            forward_kernel(xp, w, y, *problem.stride, *problem.dilation, problem.groups)
+        return y
 
-def backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
-    grad_w = np.empty(tuple(w_shape), dtype=x.dtype)
-    xp = padded(x, padding)
-    if stride == (1, 1):
-        backward_weight_flat_kernel(xp, _wide_grad(grad_y, xp.shape[3]), grad_w, dilation[0],
-                                    dilation[1], groups)
-    else:
-        backward_weight_kernel(xp, grad_y, grad_w, stride[0], stride[1], dilation[0],
-                               dilation[1], groups)
-    return grad_w
+    def backward_input(self, grad_y: np.ndarray, w: np.ndarray,
+                       problem: ConvProblem) -> np.ndarray:
+        """``grad_y: (N, C_out, H_out, W_out)`` -> fresh ``grad_x: (N, C_in, H, W)``: the kernels
+        write the gradient of the padded input, whose padding is then cropped."""
+        top, bottom, left, right = problem.padding
+        n, c, h, width = problem.x_shape
+        unpadded = top == bottom == left == right == 0
+        if unpadded:
+            gxp = np.empty(problem.x_shape, dtype=grad_y.dtype)
+        else:
+            gxp = workspace.get("grad_x_padded", (n, c, top + h + bottom, left + width + right),
+                                grad_y.dtype)
+        if problem.stride == (1, 1):
+            backward_input_flat_kernel(_wide_grad(grad_y, gxp.shape[3]), w, gxp,
+                                       *problem.dilation, problem.groups)
+        else:
+            backward_input_kernel(grad_y, w, gxp, *problem.stride, *problem.dilation,
+                                  problem.groups)
+        if unpadded:
+            return gxp
+        return gxp[:, :, top:top + h, left:left + width].copy()  # crop the padding (fresh)
+
+    def backward_weight(self, x: np.ndarray, grad_y: np.ndarray,
+                        problem: ConvProblem) -> np.ndarray:
+        """``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)`` -> fresh ``grad_w``."""
+        grad_w = np.empty(problem.w_shape, dtype=x.dtype)
+        xp = zero_padded(x, problem.padding, "x_padded")
+        if problem.stride == (1, 1):
+            backward_weight_flat_kernel(xp, _wide_grad(grad_y, xp.shape[3]), grad_w,
+                                        *problem.dilation, problem.groups)
+        else:
+            backward_weight_kernel(xp, grad_y, grad_w, *problem.stride, *problem.dilation,
+                                   problem.groups)
+        return grad_w
+

@@ -53,7 +53,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._runtime import _gemm_block, gemm, get_num_threads, run_jobs, workspace
+from ._runtime import gemm, gemm_block, get_num_threads, run_jobs, workspace
+from .problem import ConvProblem, Step
+
+__all__ = ["Im2colPlan", "batch_chunk", "col2im_kernel", "im2col_kernel", "to_channel_major"]
 
 #: Largest column matrix (bytes) built at once; the batch is chunked to stay under it.
 COLUMN_BYTES_LIMIT = 4 * 2**20
@@ -226,21 +229,21 @@ def to_channel_major(a, n0, out):
 
 
 class _Conv:
-    """The geometry of one convolution, and the two ways of running its steps."""
+    """The im2col geometry of one convolution, and the two ways of running its steps."""
 
-    def __init__(self, x_shape, w_shape, y_shape, stride, padding, dilation, groups, itemsize):
-        self.itemsize = itemsize
-        self.n, self.c_in, self.h, self.w = x_shape
-        self.c_out, self.c_in_g, self.kh, self.kw = w_shape
-        self.h_out, self.w_out = y_shape[2], y_shape[3]
-        self.stride, self.dilation, self.groups = stride, dilation, groups
-        self.top, self.left = padding[0], padding[2]
+    def __init__(self, problem: ConvProblem):
+        self.itemsize = problem.dtype.itemsize
+        self.n, self.c_in, self.h, self.w = problem.x_shape
+        self.c_out, self.c_in_g, self.kh, self.kw = problem.w_shape
+        self.h_out, self.w_out = problem.y_shape[2], problem.y_shape[3]
+        self.stride, self.dilation, self.groups = problem.stride, problem.dilation, problem.groups
+        self.top, self.left = problem.padding[0], problem.padding[2]
         self.rows, self.p = self.c_in * self.kh * self.kw, self.h_out * self.w_out
-        self.rows_g, self.c_out_g = self.c_in_g * self.kh * self.kw, self.c_out // groups
+        self.rows_g, self.c_out_g = problem.reduction, self.c_out // self.groups
         # 1x1, stride 1, no padding: cols[ci, b, p] = x[b, ci, p], no im2col needed
-        self.pointwise = (self.kh == self.kw == 1 and tuple(stride) == (1, 1)
-                          and tuple(padding) == (0, 0, 0, 0))
-        self.flops = 2.0 * self.n * self.c_out * self.p * self.rows_g
+        self.pointwise = (self.kh == self.kw == 1 and self.stride == (1, 1)
+                          and problem.padding == (0, 0, 0, 0))
+        self.flops = problem.flops
 
     def by_samples(self) -> bool:
         """One sample range per thread (``True``) or one range split step by step."""
@@ -292,7 +295,7 @@ class _Conv:
 
     def multiply(self, split):
         """The GEMM to use: split over the threads (:func:`gemm`) or on this thread only."""
-        return gemm if split else _gemm_block
+        return gemm if split else gemm_block
 
     def out_rows(self, g):
         """Rows of group ``g`` in ``W``, δ and ``y``: output channels."""
@@ -315,21 +318,6 @@ def _forward_samples(conv, x, w2, y3, split, lo, hi):
             y3[n0:n0 + m] = out.reshape(conv.c_out, m, conv.p).transpose(1, 0, 2)
 
 
-def forward(x, w, y_shape, stride, padding, dilation, groups):
-    """``y = x ⋆ w`` by im2col + GEMM. ``x: (N, C_in, H, W)`` C-contiguous,
-    ``w: (C_out, C_in/g, kH, kW)`` -> fresh ``y: (N, C_out, H_out, W_out)``.
-
-    Where the time went before this design (2 threads, ms per chunk): 1×1 256→64, im2col 1.2
-    (a per-row ``prange`` copy of 14 floats) vs its GEMM 1.8; 3×3/stride 2 im2col 1.3 (a strided
-    gather) vs GEMM 1.8; GEMMs split into 32-row halves ran no faster than on one thread.
-    """
-    conv = _Conv(x.shape, w.shape, y_shape, stride, padding, dilation, groups, x.itemsize)
-    y = np.empty(y_shape, dtype=x.dtype)
-    conv.run(_forward_samples, x, w.reshape(conv.c_out, conv.rows_g),
-             y.reshape(conv.n, conv.c_out, conv.p))
-    return y
-
-
 def _backward_input_samples(conv, grad_y, w2, grad_x, split, lo, hi):
     multiply = conv.multiply(split)
     for n0, m in conv.chunks(lo, hi, conv.rows + conv.c_out):
@@ -347,15 +335,6 @@ def _backward_input_samples(conv, grad_y, w2, grad_x, split, lo, hi):
             grad_x[n0:n0 + m] = dcols.reshape(conv.c_in, m, conv.h, conv.w).transpose(1, 0, 2, 3)
 
 
-def backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
-    """``grad_x = col2im(Wᵀ @ δᵀ)``. ``grad_y: (N, C_out, H_out, W_out)`` C-contiguous."""
-    conv = _Conv(x_shape, w.shape, grad_y.shape, stride, padding, dilation, groups,
-                 grad_y.itemsize)
-    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
-    conv.run(_backward_input_samples, grad_y, w.reshape(conv.c_out, conv.rows_g), grad_x)
-    return grad_x
-
-
 def _backward_weight_samples(conv, x, grad_y, split, lo, hi):
     """``Σ δᵀ @ colsᵀ`` over samples ``[lo, hi)``: a fresh ``(C_out, rows/g)`` array."""
     multiply = conv.multiply(split)
@@ -369,12 +348,44 @@ def _backward_weight_samples(conv, x, grad_y, split, lo, hi):
     return grad_w2
 
 
-def backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
-    """``grad_W = Σ_chunks δᵀ @ colsᵀ``. ``x`` and ``grad_y`` C-contiguous. With one sample range
-    per thread, each thread sums its own chunks and the partial sums are added at the end."""
-    conv = _Conv(x.shape, w_shape, grad_y.shape, stride, padding, dilation, groups, x.itemsize)
-    partials = conv.run(_backward_weight_samples, x, grad_y)
-    grad_w2 = partials[0]
-    for partial in partials[1:]:
-        grad_w2 += partial
-    return grad_w2.reshape(tuple(w_shape))
+class Im2colPlan:
+    """im2col + GEMM: every problem, every step (the heuristic's last row)."""
+
+    name = "im2col"
+
+    def supports(self, problem: ConvProblem, step: Step) -> bool:
+        return True
+
+    def forward(self, x: np.ndarray, w: np.ndarray, problem: ConvProblem) -> np.ndarray:
+        """``y = x ⋆ w`` by im2col + GEMM. ``x: (N, C_in, H, W)``, ``w: (C_out, C_in/g, kH, kW)``
+        -> fresh ``y: (N, C_out, H_out, W_out)``.
+
+        Where the time went before this design (2 threads, ms per chunk): 1×1 256→64, im2col 1.2
+        (a per-row ``prange`` copy of 14 floats) vs its GEMM 1.8; 3×3/stride 2 im2col 1.3 (a
+        strided gather) vs GEMM 1.8; GEMMs split into 32-row halves ran no faster than on one
+        thread.
+        """
+        conv = _Conv(problem)
+        y = np.empty(problem.y_shape, dtype=x.dtype)
+        conv.run(_forward_samples, x, w.reshape(conv.c_out, conv.rows_g),
+                 y.reshape(conv.n, conv.c_out, conv.p))
+        return y
+
+    def backward_input(self, grad_y: np.ndarray, w: np.ndarray,
+                       problem: ConvProblem) -> np.ndarray:
+        """``grad_x = col2im(Wᵀ @ δᵀ)``: ``grad_y: (N, C_out, H_out, W_out)`` -> fresh
+        ``grad_x: (N, C_in, H, W)``."""
+        conv = _Conv(problem)
+        grad_x = np.empty(problem.x_shape, dtype=grad_y.dtype)
+        conv.run(_backward_input_samples, grad_y, w.reshape(conv.c_out, conv.rows_g), grad_x)
+        return grad_x
+
+    def backward_weight(self, x: np.ndarray, grad_y: np.ndarray,
+                        problem: ConvProblem) -> np.ndarray:
+        """``grad_W = Σ_chunks δᵀ @ colsᵀ``. With one sample range per thread, each thread sums
+        its own chunks and the partial sums are added at the end, in sample order."""
+        partials = _Conv(problem).run(_backward_weight_samples, x, grad_y)
+        grad_w2 = partials[0]
+        for partial in partials[1:]:
+            grad_w2 += partial
+        return grad_w2.reshape(problem.w_shape)

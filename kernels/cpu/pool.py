@@ -28,12 +28,18 @@ import numpy as np
 from numba import njit, prange
 
 from ..contract import (
+    Padding4,
+    Pair,
     check_conv2d_grad_y,
     check_float_array,
     check_max_pool2d_backward,
     check_pool2d,
 )
+from . import settings
 from ._runtime import run_jobs
+
+__all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "max_pool2d_backward",
+           "max_pool2d_forward"]
 
 
 @njit(cache=True)
@@ -57,6 +63,19 @@ def _avg_pool_window(start, k, size, pad_after):
     and the window's length clipped to the padded extent (ceil_mode overhang never counts)."""
     end_in_padding = min(start + k, size + pad_after)
     return max(start, 0), min(end_in_padding, size), end_in_padding - start
+
+
+@njit(cache=True, inline="always")
+def _avg_pool_cell(row_start, col_start, kernel_h, kernel_w, h, width, pad_bottom, pad_right,
+                   count_include_pad):
+    """The window of one average-pooling output whose corner sits at ``(row_start, col_start)``
+    of the unpadded input: ``(row0, row1, col0, col1, divisor)``, its real elements
+    ``[row0, row1) x [col0, col1)`` and PyTorch's divisor (``reference.avg_pool2d_forward``)."""
+    row0, row1, padded_rows = _avg_pool_window(row_start, kernel_h, h, pad_bottom)
+    col0, col1, padded_cols = _avg_pool_window(col_start, kernel_w, width, pad_right)
+    if count_include_pad:
+        return row0, row1, col0, col1, padded_rows * padded_cols
+    return row0, row1, col0, col1, (row1 - row0) * (col1 - col0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -140,7 +159,8 @@ def _max_pool2d_2x2_kernel(x, y, indices, job_lo, job_hi):
                 i_row[ow] = first + j + tap
 
 
-def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding4,
+                       dilation: Pair, ceil_mode: bool) -> tuple[np.ndarray, np.ndarray]:
     """Max pooling (see ``reference.max_pool2d_forward`` for the rules).
 
     ``x: (N, C, H, W)`` -> ``(y, indices)``, both ``(N, C, H_out, W_out)``, indices int64.
@@ -148,6 +168,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     op = "max_pool2d_forward"
     check_float_array(op, "x", x)
     y_shape = check_pool2d(op, x.shape, kernel, stride, padding, dilation, ceil_mode)
+    settings.ensure_applied()
     y = np.empty(y_shape, dtype=x.dtype)
     indices = np.empty(y_shape, dtype=np.int64)
     x = np.ascontiguousarray(x)
@@ -186,7 +207,8 @@ def _max_pool2d_backward_kernel(grad_y, indices, grad_x_flat, job_lo, job_hi):
                 plane[i_row[ow]] += d_row[ow]
 
 
-def max_pool2d_backward(grad_y, indices, x_shape):
+def max_pool2d_backward(grad_y: np.ndarray, indices: np.ndarray,
+                        x_shape: tuple) -> np.ndarray:
     """``grad_x`` of max pooling: each δ goes to its window's winner (overlapping windows add).
 
     ``grad_y, indices: (N, C, H_out, W_out)``, ``x_shape = (N, C, H, W)``
@@ -195,6 +217,7 @@ def max_pool2d_backward(grad_y, indices, x_shape):
     """
     op = "max_pool2d_backward"
     check_max_pool2d_backward(op, grad_y, indices, x_shape)
+    settings.ensure_applied()
     n, c, h, width = x_shape
     grad_x_flat = np.empty((n, c, h * width), dtype=grad_y.dtype)
     run_jobs(_max_pool2d_backward_kernel, n * c, float(n * c * h * width),
@@ -219,15 +242,10 @@ def _avg_pool2d_forward_kernel(x, y, kernel_h, kernel_w, stride_h, stride_w,
         b = job // c
         ch = job % c
         for oh in range(h_out):
-            row0, row1, padded_rows = _avg_pool_window(oh * stride_h - pad_top, kernel_h, h,
-                                                       pad_bottom)
             for ow in range(w_out):
-                col0, col1, padded_cols = _avg_pool_window(ow * stride_w - pad_left, kernel_w,
-                                                           width, pad_right)
-                if count_include_pad:
-                    divisor = padded_rows * padded_cols
-                else:
-                    divisor = (row1 - row0) * (col1 - col0)
+                row0, row1, col0, col1, divisor = _avg_pool_cell(
+                    oh * stride_h - pad_top, ow * stride_w - pad_left, kernel_h, kernel_w, h,
+                    width, pad_bottom, pad_right, count_include_pad)
                 window = x[b, ch, row0:, col0:]
                 acc = y.dtype.type(0)
                 for i in range(row1 - row0):
@@ -262,14 +280,16 @@ def _avg_pool2d_2x2_kernel(x, y, job_lo, job_hi):
                 y_row[ow] = ((r0[j] + r0[j + 1]) + (r1[j] + r1[j + 1])) * quarter
 
 
-def _is_whole_2x2(x_shape, kernel, stride, padding, y_shape) -> bool:
+def _is_whole_2x2(x_shape: tuple, kernel: Pair, stride: Pair, padding: Padding4,
+                  y_shape: tuple) -> bool:
     """2×2 windows, stride 2, no padding, and no ceil_mode overhang: every window has 4 real
     elements (an odd last row or column is simply not covered, as in the reference)."""
     return (tuple(kernel) == tuple(stride) == (2, 2) and tuple(padding) == (0, 0, 0, 0)
             and 2 * y_shape[2] <= x_shape[2] and 2 * y_shape[3] <= x_shape[3])
 
 
-def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad):
+def avg_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding4,
+                       ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
     """Average pooling (see ``reference.avg_pool2d_forward`` for the divisor rules).
 
     ``x: (N, C, H, W)`` -> ``y: (N, C, H_out, W_out)``.
@@ -277,6 +297,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
     op = "avg_pool2d_forward"
     check_float_array(op, "x", x)
     y_shape = check_pool2d(op, x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    settings.ensure_applied()
     y = np.empty(y_shape, dtype=x.dtype)
     x = np.ascontiguousarray(x)
     n, c = y_shape[0], y_shape[1]
@@ -302,15 +323,10 @@ def _avg_pool2d_backward_kernel(grad_y, grad_x, kernel_h, kernel_w, stride_h, st
         b = job // c
         ch = job % c
         for oh in range(h_out):
-            row0, row1, padded_rows = _avg_pool_window(oh * stride_h - pad_top, kernel_h, h,
-                                                       pad_bottom)
             for ow in range(w_out):
-                col0, col1, padded_cols = _avg_pool_window(ow * stride_w - pad_left, kernel_w,
-                                                           width, pad_right)
-                if count_include_pad:
-                    divisor = padded_rows * padded_cols
-                else:
-                    divisor = (row1 - row0) * (col1 - col0)
+                row0, row1, col0, col1, divisor = _avg_pool_cell(
+                    oh * stride_h - pad_top, ow * stride_w - pad_left, kernel_h, kernel_w, h,
+                    width, pad_bottom, pad_right, count_include_pad)
                 share = grad_y[b, ch, oh, ow] / grad_x.dtype.type(divisor)
                 window = grad_x[b, ch, row0:, col0:]
                 for i in range(row1 - row0):
@@ -350,7 +366,9 @@ def _avg_pool2d_2x2_backward_kernel(grad_y, grad_x, job_lo, job_hi):
         grad_x[b, ch, 2 * h_out:] = zero  # the uncovered last row (odd height)
 
 
-def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
+def avg_pool2d_backward(grad_y: np.ndarray, x_shape: tuple, kernel: Pair, stride: Pair,
+                        padding: Padding4, ceil_mode: bool,
+                        count_include_pad: bool) -> np.ndarray:
     """``grad_x`` of average pooling: each window spreads ``δ / divisor`` over its real elements.
 
     ``grad_y: (N, C, H_out, W_out)``, ``x_shape = (N, C, H, W)`` -> ``grad_x: (N, C, H, W)``.
@@ -359,6 +377,7 @@ def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, cou
     check_float_array(op, "grad_y", grad_y)
     y_shape = check_pool2d(op, x_shape, kernel, stride, padding, (1, 1), ceil_mode)
     check_conv2d_grad_y(op, grad_y.shape, y_shape)
+    settings.ensure_applied()
     grad_y = np.ascontiguousarray(grad_y)
     n, c = y_shape[0], y_shape[1]
     if _is_whole_2x2(x_shape, kernel, stride, padding, y_shape):

@@ -45,7 +45,7 @@ outputs past the edge are computed and dropped.
 
 - forward: the above.
 - input gradient: as in ``unrolled_plan``, a *forward* pass on δ padded by 2 with the kernel turned
-  by 180° and its channels swapped (``unrolled_plan._rotated_transposed``), cropped by the
+  by 180° and its channels swapped (``layout.rotated_transposed``), cropped by the
   padding. The crop is free: output row ``h`` of the input gradient reads δ from row
   ``h - (2 - top)``, so the pass simply runs with padding ``2 - top`` (negative when the padding
   is above 2: it then starts inside δ) and produces exactly ``H × W``.
@@ -103,9 +103,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import im2col
 from ._runtime import get_num_threads, run_jobs, workspace
-from .unrolled_plan import _rotated_transposed
+from .layout import rotated_transposed
+from .problem import ConvProblem, Step
+
+__all__ = ["WinogradPlan", "filter_transform", "filter_transform_adjoint", "tile_count"]
 
 #: ``Bᵀ`` (4×4): the input transform, ``V = Bᵀ d B`` for a 4×4 input tile ``d``.
 B_T = np.array([[1, 0, -1, 0],
@@ -126,12 +128,6 @@ A_T = np.array([[1, 1, 1, 0],
 #: Largest transformed chunk (bytes of ``V`` plus ``M``, or ``V`` plus ``M̂``) a thread works on at
 #: once; the tile rows of the batch are cut into chunks that stay under it.
 CHUNK_BYTES_LIMIT = 2 * 2**20
-
-
-def supports(w_shape, stride, dilation, groups) -> bool:
-    """True when this plan computes the call itself: 3×3, stride 1, dilation 1, no groups."""
-    return (tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and groups == 1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -420,7 +416,14 @@ def _chunking(tile_rows: int, tw: int, channels: int, itemsize: int) -> tuple[in
     return rows, -(-tile_rows // rows)
 
 
-def _flops(tiles: int, c_out: int, c_in: int) -> float:
+def tile_count(problem: ConvProblem) -> int:
+    """The 2×2 output tiles of a problem, ``N·⌈H_out/2⌉·⌈W_out/2⌉`` (a partial tile counts): the
+    columns of the 16 GEMMs, which ``dispatch`` weighs."""
+    th, tw = _tiles(problem.y_shape[2], problem.y_shape[3])
+    return problem.batch * th * tw
+
+
+def _gemm_flops(tiles: int, c_out: int, c_in: int) -> float:
     """Multiply-adds (×2) of the 16 GEMMs: what ``run_jobs`` weighs to decide on threads."""
     return 2.0 * 16 * tiles * c_out * c_in
 
@@ -453,27 +456,9 @@ def _correlate(src, u, out_shape, top, left):
     tile_rows = n * th
     rows, chunks = _chunking(tile_rows, tw, c_in + c_out, src.itemsize)
     out = np.empty(tuple(out_shape), dtype=src.dtype)
-    run_jobs(_correlate_chunks, chunks, _flops(tile_rows * tw, c_out, c_in),
+    run_jobs(_correlate_chunks, chunks, _gemm_flops(tile_rows * tw, c_out, c_in),
              src, u, out, th, tw, top, left, rows, tile_rows)
     return out
-
-
-def forward(x, w, y_shape, stride, padding, dilation, groups):
-    """``y = x ⋆ w``. ``x: (N, C_in, H, W)``, ``w: (C_out, C_in, 3, 3)``, both C-contiguous ->
-    fresh ``y: (N, C_out, H_out, W_out)``. Other calls go to ``im2col``."""
-    if not supports(w.shape, stride, dilation, groups):
-        return im2col.forward(x, w, y_shape, stride, padding, dilation, groups)
-    return _correlate(x, filter_transform(w), y_shape, padding[0], padding[2])
-
-
-def backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
-    """``grad_x``: the forward pass on δ padded by 2 with the rotated, channel-swapped kernel,
-    cropped by the padding (see the module docstring). ``grad_y: (N, C_out, H_out, W_out)``
-    C-contiguous -> fresh ``grad_x`` of ``x_shape``."""
-    if not supports(w.shape, stride, dilation, groups):
-        return im2col.backward_input(grad_y, w, x_shape, stride, padding, dilation, groups)
-    u = filter_transform(_rotated_transposed(w, 1))  # (16, C_in, C_out)
-    return _correlate(grad_y, u, tuple(x_shape), 2 - padding[0], 2 - padding[2])
 
 
 def _weight_chunks(x, grad_y, th, tw, top, left, rows, tile_rows, job_lo, job_hi):
@@ -497,21 +482,44 @@ def _weight_chunks(x, grad_y, th, tw, top, left, rows, tile_rows, job_lo, job_hi
     return grad_u
 
 
-def backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
-    """``grad_w = Gᵀ (Σ_tiles M̂[ξ] V[ξ]ᵀ) G`` with ``M̂ = A δ Aᵀ`` (see the module docstring).
-    ``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)`` C-contiguous -> fresh
-    ``grad_w: (C_out, C_in, 3, 3)``."""
-    w_shape = tuple(w_shape)
-    if not supports(w_shape, stride, dilation, groups):
-        return im2col.backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups)
-    n, c_out, h_out, w_out = grad_y.shape
-    c_in = x.shape[1]
-    th, tw = _tiles(h_out, w_out)
-    tile_rows = n * th
-    rows, chunks = _chunking(tile_rows, tw, c_in + c_out, x.itemsize)
-    partials = run_jobs(_weight_chunks, chunks, _flops(tile_rows * tw, c_out, c_in),
-                        x, grad_y, th, tw, padding[0], padding[2], rows, tile_rows)
-    # in job order (not the order the threads finished in), into a fresh array: the partials
-    # are workspace buffers
-    grad_u = sum(partials[1:], partials[0].copy())
-    return filter_transform_adjoint(grad_u)
+class WinogradPlan:
+    """F(2×2, 3×3) for dense 3×3 stride-1 layers: every step."""
+
+    name = "winograd"
+
+    def supports(self, problem: ConvProblem, step: Step) -> bool:
+        return (problem.kernel_size == (3, 3) and problem.unit_stride_and_dilation
+                and problem.groups == 1)
+
+    def forward(self, x: np.ndarray, w: np.ndarray, problem: ConvProblem) -> np.ndarray:
+        """``y = x ⋆ w``: ``x: (N, C_in, H, W)``, ``w: (C_out, C_in, 3, 3)`` -> fresh
+        ``y: (N, C_out, H_out, W_out)``."""
+        return _correlate(x, filter_transform(w), problem.y_shape, problem.padding[0],
+                          problem.padding[2])
+
+    def backward_input(self, grad_y: np.ndarray, w: np.ndarray,
+                       problem: ConvProblem) -> np.ndarray:
+        """``grad_x``: the forward pass on δ padded by 2 with the rotated, channel-swapped
+        kernel, cropped by the padding (see the module docstring). ``grad_y: (N, C_out, H_out,
+        W_out)`` -> fresh ``grad_x: (N, C_in, H, W)``."""
+        u = filter_transform(rotated_transposed(w, 1))  # (16, C_in, C_out)
+        return _correlate(grad_y, u, problem.x_shape, 2 - problem.padding[0],
+                          2 - problem.padding[2])
+
+    def backward_weight(self, x: np.ndarray, grad_y: np.ndarray,
+                        problem: ConvProblem) -> np.ndarray:
+        """``grad_w = Gᵀ (Σ_tiles M̂[ξ] V[ξ]ᵀ) G`` with ``M̂ = A δ Aᵀ`` (see the module
+        docstring). ``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)`` -> fresh
+        ``grad_w: (C_out, C_in, 3, 3)``."""
+        n, c_out, h_out, w_out = grad_y.shape
+        c_in = x.shape[1]
+        th, tw = _tiles(h_out, w_out)
+        tile_rows = n * th
+        rows, chunks = _chunking(tile_rows, tw, c_in + c_out, x.itemsize)
+        partials = run_jobs(_weight_chunks, chunks, _gemm_flops(tile_rows * tw, c_out, c_in),
+                            x, grad_y, th, tw, problem.padding[0], problem.padding[2], rows,
+                            tile_rows)
+        # in job order (not the order the threads finished in), into a fresh array: the
+        # partials are workspace buffers
+        grad_u = sum(partials[1:], partials[0].copy())
+        return filter_transform_adjoint(grad_u)

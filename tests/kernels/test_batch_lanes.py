@@ -1,34 +1,35 @@
 """The ``"batch_lanes"`` plan (batch in the SIMD lanes, ``kernels/cpu/batch_lanes.py``) on the
-calls it computes itself: stride 1, dilation 1, 3×3 and 5×5 kernels, any padding and groups."""
+calls it computes itself: stride 1, dilation 1, 5×5 kernels, any padding and groups (its input
+gradient is im2col's, through the dispatcher)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 
 from tinyconv.kernels import cpu
-from tinyconv.kernels.cpu import _runtime, batch_lanes
+from tinyconv.kernels.cpu import _runtime, gen_unrolled
 from tinyconv.testing.strategies import conv2d_cases
 
-from .helpers import check_conv_against_reference, threads_always_split, unrolled_cases
+from .helpers import check_conv_against_reference, threads_always_split
+
+
+def _batch_lanes_cases():
+    """What the kernels serve: the sizes of ``gen_unrolled.BATCH_LANES_SIZES``, stride 1,
+    dilation 1; any padding and groups."""
+    return conv2d_cases(kernel_sizes=gen_unrolled.BATCH_LANES_SIZES, max_stride=1,
+                        allow_dilation=False, max_batch=3, max_channels=9, max_size=13,
+                        max_padding=3)
 
 
 def _odd_batches():
     """Batches up to 40 (not multiples of the 16 SIMD lanes), odd and even output heights (the
     kernels take output rows in pairs)."""
-    return conv2d_cases(kernel_sizes=((5, 5), (3, 3)), max_stride=1, allow_dilation=False,
-                        max_batch=40, max_size=9)
+    return conv2d_cases(kernel_sizes=gen_unrolled.BATCH_LANES_SIZES, max_stride=1,
+                        allow_dilation=False, max_batch=40, max_size=9)
 
 
-@pytest.fixture(autouse=True, params=[False, True], ids=["im2col_input_grad", "own_input_grad"])
-def own_input_gradient(request, monkeypatch):
-    """Every test runs twice: with the plan's default input gradient (im2col's) and with its own
-    batch-lanes kernel for it."""
-    monkeypatch.setattr(batch_lanes, "OWN_INPUT_GRADIENT", request.param)
-
-
-@given(case=unrolled_cases())
+@given(case=_batch_lanes_cases())
 def test_batch_lanes_matches_reference(case):
     with cpu.force_plan("batch_lanes"):
         check_conv_against_reference(case)
@@ -41,7 +42,7 @@ def test_batch_lanes_on_batches_that_are_not_whole_vectors(case):
         check_conv_against_reference(case)
 
 
-@given(case=unrolled_cases())
+@given(case=_batch_lanes_cases())
 def test_batch_lanes_split_over_threads_match_reference(case):
     """Every call split into blocks of output channels (or filters) on two threads."""
     with threads_always_split(), cpu.force_plan("batch_lanes"):
@@ -71,5 +72,5 @@ def test_batch_lanes_reuses_its_workspace():
         for _ in range(3):
             again = step(x)
         assert _runtime.workspace.allocations == allocations
-        for a, b in zip(first, again):
+        for a, b in zip(first, again, strict=True):
             np.testing.assert_array_equal(a, b)

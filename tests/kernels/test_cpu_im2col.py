@@ -11,11 +11,13 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinyconv.kernels import cpu
+from tinyconv.kernels.contract import conv_output_size
 from tinyconv.kernels.cpu import _runtime, im2col
+from tinyconv.kernels.cpu.problem import ConvProblem
 
 from .helpers import batch_cases, check_conv_against_reference, threads_always_split
 
@@ -72,11 +74,13 @@ def test_samples_go_to_threads_from_two_per_thread():
 
 
 def _check_sample_split():
-    conv = im2col._Conv((3, 2, 5, 5), (4, 2, 3, 3), (3, 4, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1),
-                        1, 4)
+    def geometry(x_shape, w_shape):
+        return im2col._Conv(ConvProblem.checked("test", x_shape, w_shape, (1, 1), (0, 0, 0, 0),
+                                                (1, 1), 1, np.float32))
+
+    conv = geometry((3, 2, 5, 5), (4, 2, 3, 3))
     assert not conv.by_samples()  # 3 samples, 2 threads: each step is split instead
-    conv = im2col._Conv((4, 2, 5, 5), (4, 2, 1, 1), (4, 4, 5, 5), (1, 1), (0, 0, 0, 0), (1, 1),
-                        1, 4)
+    conv = geometry((4, 2, 5, 5), (4, 2, 1, 1))
     assert conv.by_samples() and conv.pointwise
 
 
@@ -87,9 +91,9 @@ def test_col2im_is_the_adjoint_of_im2col(sh, sw, h, w, seed):
     split and its interleave cover each pixel exactly once."""
     rng = np.random.default_rng(seed)
     kh, kw, top, left = 3, 2, 1, 0
-    h_out, w_out = (h + top + 1 - kh) // sh + 1, (w + left - kw) // sw + 1
-    if h_out < 1 or w_out < 1:
-        return
+    h_out = conv_output_size(h, kh, sh, top, 1)
+    w_out = conv_output_size(w, kw, sw, left, 0)
+    assume(h_out >= 1 and w_out >= 1)  # the kernel fits in the padded input
     x = rng.standard_normal((2, 3, h, w))
     d = rng.standard_normal((3 * kh * kw, 2, h_out, w_out))
     cols = np.empty_like(d)

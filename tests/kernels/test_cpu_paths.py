@@ -1,12 +1,12 @@
 """Every fast path of the CPU convolution, forced explicitly, against the reference.
 
-``tinyconv.kernels.cpu.dispatch`` picks a plan per call (direct loops, unrolled taps, Winograd or
-im2col + GEMM); a test through the public functions only exercises the plan the heuristic picks
-for small shapes. Here each plan is forced on the same hypothesis-drawn configurations as
-``test_cpu_kernels.py`` (every option, both dtypes, every memory layout; a plan hands the calls it
-does not compute itself to another, which must then be right too), together with the unrolled
-kernels' own sizes, the im2col batch chunking (a tiny column budget, so every sample is its own
-chunk) and the reuse of workspace buffers.
+``tinyconv.kernels.cpu.dispatch`` picks a plan per call (``test_cpu_dispatch.py`` tests how); a
+test through the public functions only exercises the plan the heuristic picks for small shapes.
+Here each registered plan is forced on the same hypothesis-drawn configurations as
+``test_cpu_kernels.py`` (every option, both dtypes, every memory layout; the calls and steps a
+plan does not support go through the heuristic, which must then be right too), together with the
+unrolled kernels' own sizes, the im2col batch chunking (a tiny column budget, so every sample is
+its own chunk) and the reuse of workspace buffers.
 """
 
 from __future__ import annotations
@@ -89,32 +89,3 @@ def test_workspace_is_reused_across_calls(plan):
             again = step()
         assert _runtime.workspace.allocations == allocations  # no new buffer after the first step
         np.testing.assert_array_equal(first, again)  # and no stale data leaks between calls
-
-
-def test_heuristic_picks_direct_for_small_reductions_and_im2col_for_dense_layers():
-    options = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
-    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), *options) == "unrolled"
-    # LeNet's second layer (R = 150): the batch in the SIMD lanes, from 8 samples on
-    assert dispatch.choose_plan((64, 6, 14, 14), (16, 6, 5, 5), *options) == "batch_lanes"
-    assert dispatch.choose_plan((8, 6, 14, 14), (16, 6, 5, 5), *options) == "batch_lanes"
-    assert dispatch.choose_plan((4, 6, 14, 14), (16, 6, 5, 5), *options) == "im2col"
-    assert dispatch.choose_plan((64, 32, 14, 14), (16, 32, 5, 5), *options) == "im2col"  # R = 800
-    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 4, 4), *options) == "direct"  # no 4x4
-    assert dispatch.choose_plan((64, 1, 32, 32), (6, 1, 5, 5), (2, 2), (0, 0, 0, 0), (1, 1),
-                                1) == "direct"  # stride 2
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1),
-                                64) == "unrolled"  # depthwise
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1),
-                                64) == "direct"  # depthwise, stride 2
-    # dense 3x3 stride 1 with enough 2x2 output tiles: Winograd
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "winograd"
-    assert dispatch.choose_plan((1, 128, 8, 8), (128, 128, 3, 3), *options) == "im2col"  # 9 tiles
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), (2, 2), (0, 0, 0, 0), (1, 1),
-                                1) == "im2col"  # stride 2
-    assert dispatch.choose_plan((32, 16, 32, 32), (32, 16, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1),
-                                1) == "im2col"  # a 1x1 shortcut is a GEMM
-    with cpu.force_plan("loops"):
-        assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "loops"
-    with pytest.raises(ValueError, match="unknown plan"):
-        with cpu.force_plan("fastest"):
-            pass

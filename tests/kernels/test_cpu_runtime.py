@@ -1,5 +1,5 @@
 """The CPU kernels' run-time plumbing (``tinyconv.kernels.cpu._runtime``): splitting work over
-threads, the split GEMM, and the malloc setting."""
+threads and the split GEMM. (The process-wide settings: ``test_cpu_settings.py``.)"""
 
 from __future__ import annotations
 
@@ -51,10 +51,3 @@ def test_split_gemm_is_the_matrix_product(two_threads_always_split, m, n, accumu
     expected = out + a @ b if accumulate else a @ b
     _runtime.gemm(a, b, out, accumulate=accumulate)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
-
-
-def test_keep_freed_memory_can_be_switched_off(monkeypatch):
-    monkeypatch.setenv("TINYCONV_KEEP_FREED_MEMORY", "0")
-    assert _runtime.keep_freed_memory() is False
-    monkeypatch.delenv("TINYCONV_KEEP_FREED_MEMORY")
-    assert isinstance(_runtime.keep_freed_memory(), bool)  # True on glibc, False elsewhere

@@ -5,8 +5,9 @@ tile are plain correlations; the filter transform's adjoint is its adjoint), the
 contract functions are forced onto the plan for hypothesis-drawn 3×3 stride-1 layers: odd and even
 sizes (partial last tiles), padding 0..2 per side, float32 and float64, every memory layout, the
 batch cut into chunks of a single tile row, and the chunks split over two threads. Calls the plan
-does not compute itself (other kernels, strides, dilations, groups) go to im2col:
-``test_cpu_paths.py`` forces every plan on every option.
+does not compute itself (other kernels, strides, dilations, groups) go through the heuristic:
+``test_cpu_paths.py`` forces every plan on every option, ``test_cpu_dispatch.py`` tests when the
+heuristic picks this plan.
 
 Tolerance: ``assert_matches``'s (float32 ``rtol = 1e-5`` with the absolute tolerance scaled by the
 result's largest magnitude). Winograd adds and subtracts a few more terms than a direct sum, so it
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import given
 
 from tinyconv.kernels import contract, cpu
-from tinyconv.kernels.cpu import _runtime, dispatch, winograd
+from tinyconv.kernels.cpu import _runtime, winograd
 from tinyconv.testing.strategies import ConvCase
 
 from .helpers import check_conv_against_reference, threads_always_split, winograd_cases
@@ -155,28 +156,8 @@ def test_workspace_is_reused_across_calls():
         for _ in range(3):
             again = step()
         assert _runtime.workspace.allocations == allocations
-        for a, b in zip(first, again):
+        for a, b in zip(first, again, strict=True):
             np.testing.assert_array_equal(a, b)
-
-
-def test_heuristic_sends_big_dense_3x3_layers_to_winograd():
-    options = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), *options) == "winograd"
-    assert dispatch.choose_plan((16, 128, 16, 16), (128, 128, 3, 3), *options) == "winograd"
-    # from 12 input channels up it also beats the unrolled kernels (a small ResNet's 16 and 32)
-    assert dispatch.choose_plan((32, 16, 32, 32), (16, 16, 3, 3), *options) == "winograd"
-    assert dispatch.choose_plan((32, 32, 16, 16), (32, 32, 3, 3), *options) == "winograd"
-    assert dispatch.choose_plan((64, 8, 16, 16), (8, 8, 3, 3), *options) == "unrolled"
-    assert dispatch.choose_plan((32, 3, 32, 32), (16, 3, 3, 3), *options) == "unrolled"  # a stem
-    # too few tiles for 16 thin GEMMs: 1 sample of 8x8 is 16 tiles
-    assert dispatch.choose_plan((1, 128, 8, 8), (128, 128, 3, 3), *options) == "im2col"
-    assert dispatch.choose_plan((32, 64, 32, 32), (64, 64, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1),
-                                1) == "im2col"  # stride 2
-    assert dispatch.choose_plan((32, 128, 32, 32), (128, 64, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1),
-                                2) == "im2col"  # groups
-    assert winograd.supports((64, 64, 3, 3), (1, 1), (1, 1), 1)
-    assert not winograd.supports((64, 64, 5, 5), (1, 1), (1, 1), 1)
-    assert not winograd.supports((64, 64, 3, 3), (1, 1), (2, 2), 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -200,5 +181,5 @@ def test_a_realistic_layer_matches_im2col(dtype):
         got = (cpu.conv2d_forward(x, w, *options),
                cpu.conv2d_backward_input(grad_y, w, x.shape, *options),
                cpu.conv2d_backward_weight(x, grad_y, w.shape, *options))
-    for actual, exact in zip(got, expected):
+    for actual, exact in zip(got, expected, strict=True):
         assert_matches(actual, exact.astype(dtype))

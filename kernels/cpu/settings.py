@@ -1,0 +1,177 @@
+"""Process-wide settings of the CPU kernel set: every change it makes outside itself, in one place.
+
+The CPU kernels are fast partly because of four settings that reach beyond tinyconv, into the
+whole Python process. They are applied **once, when the CPU kernel set is first used** (the first
+convolution, pooling or fused batch-norm call, ``set_num_threads`` or ``warmup``), not when the
+module is imported, by :func:`apply_process_settings`:
+
+1. **BLAS on one thread** (``threadpoolctl``). Numba's threads own the cores; a large GEMM is
+   split by ``_runtime.gemm`` over those threads instead. Two thread pools spinning on two cores
+   stole them from each other: a LeNet-5 step went from 5 ms to 36 ms. This also holds for
+   NumPy matmuls elsewhere in the process (a ``Linear`` layer, your own code).
+2. **glibc keeps freed memory** (``mallopt``; Linux with glibc only; see
+   :func:`keep_freed_memory`). A training step frees and reallocates the same large arrays;
+   without it each step's arrays land on fresh pages, a page fault per 4 KiB (a LeNet-5 step:
+   ~1,300 faults, ~1.5x slower). Costs up to :data:`KEEP_FREED_BYTES` of resident memory.
+3. **Numba's ``workqueue`` threading layer**, unless ``NUMBA_THREADING_LAYER`` is set. OpenMP's
+   workers spin after each parallel region and fought the GEMM threads on the benchmark machine
+   (LeNet's second layer fwd+bwd 36 ms -> 4.2 ms). Takes effect only if no Numba parallel
+   kernel has run yet in the process.
+4. **Where Numba caches the compiled kernels** (:func:`configure_numba_cache`): the one setting
+   that must happen at import, before the kernels are decorated, and only when the package's
+   ``__pycache__`` is not writable (a system-wide install): then ``$XDG_CACHE_HOME/tinyconv/numba``
+   (``~/.cache/tinyconv/numba``) via ``NUMBA_CACHE_DIR``. A ``NUMBA_CACHE_DIR`` you set wins.
+
+**Switching them off.** Set ``TINYCONV_PROCESS_SETTINGS=0`` in the environment before the first
+use: none of the four is applied (the kernels stay correct, only slower on a small machine).
+``TINYCONV_KEEP_FREED_MEMORY=0`` leaves only ``malloc`` alone. :func:`applied_settings` says
+what was applied in this process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import tempfile
+
+__all__ = [
+    "KEEP_FREED_BYTES",
+    "applied_settings",
+    "apply_process_settings",
+    "cache_dir_for",
+    "configure_numba_cache",
+    "ensure_applied",
+    "keep_freed_memory",
+    "process_settings_enabled",
+]
+
+#: The environment variable that switches every process-wide setting off (value ``0``).
+SWITCH = "TINYCONV_PROCESS_SETTINGS"
+
+#: Freed heap memory glibc may keep before giving it back to the OS (see :func:`keep_freed_memory`).
+KEEP_FREED_BYTES = 256 * 2**20
+
+# None until the settings were applied (or deliberately not) in this process.
+_applied: dict[str, bool] | None = None
+
+
+def process_settings_enabled(environ: os._Environ | dict = os.environ) -> bool:
+    """False when the user switched the settings off (``TINYCONV_PROCESS_SETTINGS=0``)."""
+    return environ.get(SWITCH, "1") != "0"
+
+
+def limit_blas_threads() -> bool:
+    """Put OpenBLAS (and any other BLAS NumPy loaded) on one thread. True if applied."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency; without it we only lose speed
+        return False
+    threadpool_limits(1, user_api="blas")
+    return True
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's ``malloc`` to keep freed memory for reuse instead of returning it to the OS.
+
+    Blocks up to 32 MiB (glibc's maximum) then come from the heap instead of fresh ``mmap``
+    pages, and the heap is trimmed only when more than :data:`KEEP_FREED_BYTES` at its top are
+    free, so the next training step reuses pages that are already mapped
+    (``benchmarks/memory.py`` checks that RSS does not grow). Only on Linux with glibc;
+    ``TINYCONV_KEEP_FREED_MEMORY=0`` leaves ``malloc`` alone. Returns True if applied.
+    """
+    if os.environ.get("TINYCONV_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith(
+            "linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
+    ok = mallopt(m_mmap_threshold, 32 * 2**20) == 1
+    return (mallopt(m_trim_threshold, KEEP_FREED_BYTES) == 1) and ok
+
+
+def use_workqueue_threading_layer() -> bool:
+    """Numba's ``workqueue`` threading layer (its workers sleep when idle), unless the user chose
+    a layer with ``NUMBA_THREADING_LAYER``. True if applied."""
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return False
+    import numba
+
+    numba.config.THREADING_LAYER = "workqueue"
+    return True
+
+
+def apply_process_settings() -> dict[str, bool]:
+    """Apply settings 1-3 of the module docstring now (unless switched off); returns what was
+    applied, e.g. ``{"blas_one_thread": True, "keep_freed_memory": True,
+    "workqueue_threading_layer": True}``. The CPU kernel set calls :func:`ensure_applied`, which
+    runs this once per process."""
+    global _applied
+    if not process_settings_enabled():
+        _applied = {"blas_one_thread": False, "keep_freed_memory": False,
+                    "workqueue_threading_layer": False}
+    else:
+        _applied = {"blas_one_thread": limit_blas_threads(),
+                    "keep_freed_memory": keep_freed_memory(),
+                    "workqueue_threading_layer": use_workqueue_threading_layer()}
+    return dict(_applied)
+
+
+def ensure_applied() -> None:
+    """:func:`apply_process_settings`, the first time only (every CPU kernel entry calls this)."""
+    if _applied is None:
+        apply_process_settings()
+
+
+def applied_settings() -> dict[str, bool] | None:
+    """What :func:`apply_process_settings` applied in this process, or None before first use."""
+    return None if _applied is None else dict(_applied)
+
+
+# ------------------------------------------------------------------------------------------------
+# Setting 4: the Numba cache folder (at import: Numba reads it when a kernel is decorated)
+# ------------------------------------------------------------------------------------------------
+
+
+def cache_dir_for(package_dir: str, environ: os._Environ | dict = os.environ) -> str | None:
+    """Where Numba should cache the kernels of ``package_dir``: ``None`` for Numba's default
+    (``__pycache__`` beside the sources, which survives ``pip install -e .``), else a folder.
+
+    The order: a ``NUMBA_CACHE_DIR`` the user set (``None``: Numba reads it itself); the
+    default when ``__pycache__`` is writable (or can be created); otherwise, as for an install
+    into a read-only site-packages, ``$XDG_CACHE_HOME/tinyconv/numba`` (``~/.cache/...``).
+    """
+    if environ.get("NUMBA_CACHE_DIR"):
+        return None  # the user decided
+    pycache = os.path.join(package_dir, "__pycache__")
+    if _writable(pycache) or (not os.path.exists(pycache) and _writable(package_dir)):
+        return None
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tinyconv", "numba")
+
+
+def _writable(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def configure_numba_cache(package_dir: str) -> str | None:
+    """Point Numba at :func:`cache_dir_for` ``package_dir`` (before any ``@njit(cache=True)`` of
+    it runs); returns the folder chosen, or None when Numba's default serves (or the settings
+    are switched off)."""
+    if not process_settings_enabled():
+        return None
+    cache = cache_dir_for(package_dir)
+    if cache is None:
+        return None
+    try:
+        os.makedirs(cache, exist_ok=True)
+    except OSError:  # no writable home either
+        cache = os.path.join(tempfile.gettempdir(), "tinyconv-numba-cache")
+        os.makedirs(cache, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = cache
+    import numba.core.config
+
+    numba.core.config.CACHE_DIR = cache  # in case numba was imported before us
+    return cache

@@ -1,0 +1,102 @@
+"""The CPU kernel set's process-wide settings (``tinyconv.kernels.cpu.settings``): applied at the
+first use of the set, not at import, and switched off by ``TINYCONV_PROCESS_SETTINGS=0``.
+
+Each case runs in a fresh Python process (the settings are once per process) and reports what
+the process really looks like afterwards: BLAS's thread count (``threadpoolctl``), whether an
+8 MiB array is served by ``mmap`` (glibc's ``mallinfo2``) and Numba's threading layer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = r"""
+import ctypes, json
+import numpy as np
+from threadpoolctl import threadpool_info
+
+def blas_threads():  # of the BLAS NumPy's matmul calls (Numba may load SciPy's later)
+    return sorted({i["num_threads"] for i in threadpool_info()
+                   if i["user_api"] == "blas" and "numpy" in i["filepath"]})
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+
+from tinyconv.kernels import cpu
+from tinyconv.kernels.cpu import settings
+import numba
+
+report = {"at_import": settings.applied_settings(), "blas_threads_at_import": blas_threads()}
+x = np.ones((1, 1, 4, 4), np.float32)
+cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False)  # the first use
+before = libc.mallinfo2().hblks
+big = np.ones(2**20)  # 8 MiB, touched
+report.update(applied=settings.applied_settings(), blas_threads=blas_threads(),
+              mmapped_blocks=libc.mallinfo2().hblks - before,
+              threading_layer=numba.config.THREADING_LAYER)
+print(json.dumps(report))
+"""
+
+SWITCHES = ("TINYCONV_PROCESS_SETTINGS", "TINYCONV_KEEP_FREED_MEMORY", "NUMBA_THREADING_LAYER",
+            "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "mallinfo2"),
+    reason="the malloc setting is glibc's (Linux, glibc >= 2.33 for mallinfo2)")
+
+
+def probe(**environment: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
+    env.update(environment)
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def default_blas_threads() -> int:
+    """BLAS's own thread count here: with one core there is nothing to limit."""
+    threads = probe(TINYCONV_PROCESS_SETTINGS="0")["blas_threads"]
+    if not threads:
+        pytest.skip("NumPy's BLAS is not a library threadpoolctl finds in numpy's folder")
+    if max(threads) < 2:
+        pytest.skip("BLAS runs one thread on this machine anyway")
+    return max(threads)
+
+
+def test_settings_apply_at_first_use_not_at_import(default_blas_threads):
+    report = probe()
+    assert report["at_import"] is None
+    assert report["blas_threads_at_import"] == [default_blas_threads]
+    assert report["applied"] == {"blas_one_thread": True, "keep_freed_memory": True,
+                                 "workqueue_threading_layer": True}
+    assert report["blas_threads"] == [1]
+    assert report["mmapped_blocks"] == 0  # the 8 MiB block came from the heap
+    assert report["threading_layer"] == "workqueue"
+
+
+def test_settings_can_be_switched_off(default_blas_threads):
+    report = probe(TINYCONV_PROCESS_SETTINGS="0")
+    assert report["applied"] == {"blas_one_thread": False, "keep_freed_memory": False,
+                                 "workqueue_threading_layer": False}
+    assert report["blas_threads"] == [default_blas_threads]
+    assert report["mmapped_blocks"] == 1  # glibc's default: a large block is its own mmap
+    assert report["threading_layer"] == "default"
+
+
+def test_malloc_alone_can_be_left_alone(default_blas_threads):
+    report = probe(TINYCONV_KEEP_FREED_MEMORY="0")
+    assert report["applied"]["keep_freed_memory"] is False
+    assert report["mmapped_blocks"] == 1
+    assert report["blas_threads"] == [1]
