@@ -30,9 +30,9 @@ def run_both(fn_tc, fn_torch, arrays_, upstream_seed=0):
     out_tc.backward(tc.tensor(upstream, dtype=tc.float64))
     out_torch.backward(torch.tensor(upstream, dtype=torch.float64))
     grads_tc = [np.zeros(a.shape) if t.grad is None else t.grad.numpy() for a, t in
-                zip(arrays_, tc_inputs)]
+                zip(arrays_, tc_inputs, strict=True)]
     grads_torch = [np.zeros(a.shape) if t.grad is None else t.grad.numpy() for a, t in
-                   zip(arrays_, torch_inputs)]
+                   zip(arrays_, torch_inputs, strict=True)]
     return out_tc.detach().numpy(), out_torch.detach().numpy(), grads_tc, grads_torch
 
 
@@ -40,7 +40,7 @@ def assert_same(fn_tc, fn_torch, arrays_, rtol=RTOL, atol=ATOL):
     value_tc, value_torch, grads_tc, grads_torch = run_both(fn_tc, fn_torch, arrays_)
     assert value_tc.shape == value_torch.shape
     np.testing.assert_allclose(value_tc, value_torch, rtol=rtol, atol=atol)
-    for i, (g_tc, g_torch) in enumerate(zip(grads_tc, grads_torch)):
+    for i, (g_tc, g_torch) in enumerate(zip(grads_tc, grads_torch, strict=True)):
         np.testing.assert_allclose(g_tc, g_torch, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
 
@@ -177,17 +177,13 @@ def test_where_matches_torch():
 ], ids=["repeated", "repeated_columns", "pairs", "reversed", "ellipsis_none", "negative"])
 def test_getitem_matches_torch(index):
     x = np.arange(12.0).reshape(3, 4) / 7
-    if isinstance(index, list):
-        index_torch = index
-    elif isinstance(index, tuple):
-        # torch does not take negative steps: reverse with flip instead
-        if index == (slice(None, None, -1), 1):
-            assert_same(lambda t: t[index], lambda t: t.flip(0)[:, 1], [x])
-            return
-        index_torch = index
-    else:
-        index_torch = index
-    assert_same(lambda t: t[index], lambda t: t[index_torch], [x])
+
+    def torch_getitem(t):
+        if index == (slice(None, None, -1), 1):  # torch takes no negative steps: flip instead
+            return t.flip(0)[:, 1]
+        return t[index]
+
+    assert_same(lambda t: t[index], torch_getitem, [x])
 
 
 def test_getitem_with_a_mask_matches_torch():

@@ -78,7 +78,8 @@ def test_matches_scipy(name, dtype, rtol, problem):
     result = signal_fn(name)(*as_tensors(a, b), mode=mode)
     assert result.dtype == dtype
     assert result.shape == expected.shape
-    assert result.shape == tuple(expected_length(mode, n, k) for n, k in zip(shape1, shape2))
+    assert result.shape == tuple(expected_length(mode, n, k)
+                                 for n, k in zip(shape1, shape2, strict=True))
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(result.numpy(), expected, rtol=rtol, atol=rtol * scale)
 

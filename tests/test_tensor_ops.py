@@ -231,7 +231,7 @@ def test_aliases_match_the_canonical_op(name, alias, canonical, n):
         out = fn(*inputs)
         out.backward(tc.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape)))
         results.append([out.detach().numpy()] + [t.grad.numpy() for t in inputs])
-    for got, expected in zip(*results):
+    for got, expected in zip(*results, strict=True):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -676,7 +676,7 @@ def test_split_forward_and_backward(case):
         bounds = list(np.cumsum(size_or_sections)[:-1])
     expected = np.split(x, bounds, axis=dim)
     assert len(pieces) == len(expected)
-    for piece, ref in zip(pieces, expected):
+    for piece, ref in zip(pieces, expected, strict=True):
         check_forward(piece, ref, tc.float64)
     method_pieces = leaf(x).split(size_or_sections, dim)
     assert [p.shape for p in method_pieces] == [p.shape for p in pieces]
@@ -718,7 +718,7 @@ def test_pad_backward_crops(case):
     upstream = np.random.default_rng(0).standard_normal(out.shape)
     out.backward(tc.tensor(upstream, dtype=tc.float64))
     crop = tuple(slice(before, n - after) for n, (before, after)
-                 in zip(out.shape, [(w[0], w[1]) for w in _np_widths(x.ndim, pad)]))
+                 in zip(out.shape, [(w[0], w[1]) for w in _np_widths(x.ndim, pad)], strict=True))
     np.testing.assert_array_equal(t.grad.numpy(), upstream[crop])
 
 

@@ -15,7 +15,8 @@ Conventions (the header of the printed table repeats them):
 - **MACs** = multiply-accumulate operations (multiply-adds). FLOPs ≈ 2 × MACs (one multiply and
   one add each). Only convolutions and linear layers are counted — they are the bulk of the work:
 
-  - ``Conv2d``: ``N · C_out · H_out · W_out · (C_in / groups) · kH · kW`` (``Conv1d`` the same in 1-D);
+  - ``Conv2d``: ``N · C_out · H_out · W_out · (C_in / groups) · kH · kW`` (``Conv1d``: the same
+    in 1-D);
   - ``ConvTranspose2d``: ``N · C_in · H_in · W_in · (C_out / groups) · kH · kW`` (each input pixel
     is scattered through the kernel);
   - ``Linear``: ``N · in_features · out_features`` (times any extra leading dimensions);
@@ -137,7 +138,7 @@ class Summary:
 
         def fmt(line: Sequence[str]) -> str:
             cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
-            cells += [cell.rjust(width) for cell, width in zip(line[2:], widths[2:])]
+            cells += [cell.rjust(width) for cell, width in zip(line[2:], widths[2:], strict=True)]
             return "  ".join(cells)
 
         width = len(fmt(head))

@@ -50,7 +50,7 @@ def test_clip_grad_norm_matches_torch(torch, norm_type, max_norm):
 
     assert isinstance(our_norm, tc.Tensor) and our_norm.shape == ()
     assert float(our_norm) == pytest.approx(float(their_norm), rel=1e-12)
-    for our_gradient, param in zip(gradient_arrays(ours), theirs):
+    for our_gradient, param in zip(gradient_arrays(ours), theirs, strict=True):
         np.testing.assert_allclose(our_gradient, param.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
@@ -64,7 +64,7 @@ def test_clip_grad_value_matches_torch(torch, clip_value):
         theirs.append(param)
     clip_grad_value_(ours, clip_value)
     torch.nn.utils.clip_grad_value_(theirs, clip_value)
-    for our_gradient, param in zip(gradient_arrays(ours), theirs):
+    for our_gradient, param in zip(gradient_arrays(ours), theirs, strict=True):
         np.testing.assert_array_equal(our_gradient, param.grad.numpy())
 
 

@@ -74,7 +74,8 @@ def torch_trajectory(torch, name, options, steps=STEPS):
 def option_grid(**choices):
     """Every combination of the given option values, as a list of keyword dicts."""
     names = list(choices)
-    return [dict(zip(names, values)) for values in itertools.product(*choices.values())]
+    return [dict(zip(names, values, strict=True))
+            for values in itertools.product(*choices.values())]
 
 
 def sgd_options_are_valid(options):

@@ -59,7 +59,7 @@ def default_collate(samples: Sequence[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         if any(len(s) != len(first) for s in samples):
             raise ValueError("default_collate: every sample must have the same number of fields")
-        fields = [default_collate(list(field)) for field in zip(*samples)]
+        fields = [default_collate(list(field)) for field in zip(*samples, strict=True)]
         if hasattr(first, "_fields"):  # a namedtuple takes its fields as separate arguments
             return type(first)(*fields)
         return type(first)(fields)

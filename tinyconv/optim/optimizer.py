@@ -23,7 +23,7 @@ through the groups in order), and the state arrays are NumPy arrays::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from tinyconv.dtypes import is_floating_dtype
 from tinyconv.nn.functional._args import check_number
 from tinyconv.tensor import Tensor
 
-ParamsArgument = Union[Iterable[Tensor], Iterable[dict]]
+ParamsArgument = Iterable[Tensor] | Iterable[dict]
 
 # hyper-parameters that must be finite real numbers, in any optimizer that has them
 _NUMERIC_HYPERPARAMETERS = frozenset({"lr", "momentum", "dampening", "weight_decay", "eps",
@@ -234,7 +234,7 @@ class Optimizer:
             raise ValueError(f"loaded state dict has a different number of parameter groups "
                              f"({len(saved_groups)}) than the optimizer "
                              f"({len(self.param_groups)})")
-        for index, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+        for index, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"loaded state dict contains a parameter group that doesn't "
                                  f"match the size of optimizer's group: group {index} has "
@@ -242,8 +242,8 @@ class Optimizer:
                                  f"{len(group['params'])} in the optimizer")
 
         param_of_index = {}
-        for saved, group in zip(saved_groups, self.param_groups):
-            for saved_index, param in zip(saved["params"], group["params"]):
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            for saved_index, param in zip(saved["params"], group["params"], strict=True):
                 param_of_index[saved_index] = param
 
         new_state: dict = {}
@@ -256,7 +256,7 @@ class Optimizer:
                                 for key, value in saved_param_state.items()}
 
         new_groups = []
-        for saved, group in zip(saved_groups, self.param_groups):
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
             restored = {key: value for key, value in saved.items() if key != "params"}
             restored["params"] = group["params"]
             new_groups.append(restored)
