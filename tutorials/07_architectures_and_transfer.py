@@ -24,12 +24,21 @@
 #    classify generated shapes by training only a new head.
 
 # %%
+import os
+from pathlib import Path
+
 import numpy as np
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
 from tinyconv.models import freeze_all_but, replace_head, trainable_parameters
 
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # in a notebook
+    HERE = Path.cwd()
+OUT = Path(os.environ.get("TINYCONV_TUTORIAL_OUT", HERE / "_output"))
+OUT.mkdir(parents=True, exist_ok=True)
 tc.manual_seed(0)
 
 
@@ -246,6 +255,25 @@ print(f"pre-trained on digits: {accuracy(pretrained, digits_test):.1%}")
 assert accuracy(pretrained, digits_test) > 0.8
 
 # %% [markdown]
+# Pre-trained weights usually come as a file that someone else wrote. Let us play both parts:
+# save the weights the way PyTorch users share them, as a `.pth` file (`tc.save` picks the format
+# from the suffix; PyTorch reads it back with `torch.load(path, weights_only=True)`), then start
+# from the file alone, as a new user would. `tc.load` reads `.pth` files without PyTorch, with an
+# unpickler that rebuilds tensors and refuses anything else (a pickle can run any code), and
+# `load_state_dict` checks every name and shape before copying anything. A `.pth` written by
+# PyTorch for a model with the same layer names loads the same way.
+
+# %%
+checkpoint = OUT / "lenet5_digits.pth"
+tc.save(pretrained.state_dict(), checkpoint)
+print(f"{checkpoint.name}: {checkpoint.stat().st_size:,} bytes")
+
+pretrained = tc.models.lenet5(num_classes=10)  # fresh random weights...
+pretrained.load_state_dict(tc.load(checkpoint))  # ...replaced by the file's
+print(f"reloaded from {checkpoint.name}: {accuracy(pretrained, digits_test):.1%}")
+assert accuracy(pretrained, digits_test) > 0.8
+
+# %% [markdown]
 # Now the new task. `replace_head` swaps the last Linear layer (`classifier.fc3`, 84 → 10) for a
 # fresh one with 5 outputs; `freeze_all_but` sets `requires_grad=False` on everything else and
 # returns the names of the parameters left trainable. The optimizer gets only those.
@@ -293,7 +321,8 @@ assert transfer_accuracy > random_accuracy + 0.1
 
 # %% [markdown]
 # Features learned on handwritten digits transfer to shapes the network never saw. With real
-# pre-trained weights (say a ResNet trained on ImageNet, loaded with `load_state_dict`) the
+# pre-trained weights (say torchvision's ResNet-18 file: `tc.models.resnet18()` has the same
+# layer names, so `model.load_state_dict(tc.load("resnet18-f37072fd.pth"))` fills it) the
 # recipe is the same; unfreeze more layers with a small learning rate (**fine-tuning**) when you
 # have more data. `tc.summary` shows frozen parameters in its "Trainable" column:
 
@@ -309,5 +338,6 @@ assert s.trainable_params == 84 * 5 + 5
 #   1×1 reductions; ResNet: `relu(F(x) + x)`, identity when `F = 0`, bottlenecks for depth;
 #   SE: one learned scale per channel; DenseNet: concatenation, growth rate; MobileNet:
 #   depthwise-separable at `1/N + 1/9` of the cost.
-# - Transfer learning: `replace_head`, `freeze_all_but`, an optimizer over
+# - Transfer learning: start from a checkpoint file (`tc.save` / `tc.load` speak `.pth` and
+#   `.safetensors` too), `replace_head`, `freeze_all_but`, an optimizer over
 #   `trainable_parameters` — frozen weights stay bit-for-bit unchanged.
