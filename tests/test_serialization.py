@@ -137,3 +137,47 @@ def test_unsupported_values_are_refused(tmp_path):
         tc.save({"f": lambda: 0}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match="keys must be str or int"):
         tc.save({(1, 2): 3}, tmp_path / "x.npz")
+
+
+def test_the_size_limit_also_guards_compressed_entries(tmp_path, monkeypatch):
+    # a compressed entry may legitimately expand beyond the file's size: the configurable limit
+    # (default: the machine's memory) is what refuses it
+    np.savez_compressed(tmp_path / "packed.npz", __structure__=np.array(
+        '{"format": "tinyconv-state/1", "object": {"__ndarray__": "a"}}'), a=np.zeros(10_000))
+    assert tc.load(tmp_path / "packed.npz").shape == (10_000,)
+    monkeypatch.setattr(tc.serialization, "MAX_LOAD_BYTES", 50_000)
+    with pytest.raises(tc.LoadError, match=r"would need .* GiB, more than the limit"):
+        tc.load(tmp_path / "packed.npz")
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = tmp_path / "locked.npz"
+    tc.save({"w": tc.ones(2)}, path)
+
+    def refuse(*args, **kwargs):  # what open() does without read permission (root may read all)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tc.serialization, "_sniff", refuse)
+    with pytest.raises(tc.LoadError, match=r"cannot be read \(PermissionError: Permission denied"):
+        tc.load(path)
+
+
+def test_load_state_dict_reports_every_problem_and_changes_nothing():
+    model = tc.nn.Sequential(tc.nn.Conv2d(1, 2, 3), tc.nn.BatchNorm2d(2))
+    before = {key: value.numpy().copy() for key, value in model.state_dict().items()}
+    state = {key: tc.zeros(*value.shape, dtype=value.dtype)
+             for key, value in model.state_dict().items()}
+    state["0.weight"] = tc.zeros(2, 1, 5, 5)                  # wrong shape
+    state["0.bias"] = tc.zeros(2, dtype=tc.float64)           # wrong dtype
+    state["1.running_var"] = "not a tensor"
+    del state["1.weight"]                                     # missing
+    state["2.weight"] = tc.zeros(2)                           # unexpected
+    with pytest.raises(RuntimeError) as raised:
+        model.load_state_dict(state)
+    message = str(raised.value)
+    for fragment in ["missing keys: ['1.weight']", "unexpected keys: ['2.weight']",
+                     "0.weight: the checkpoint has shape (2, 1, 5, 5), the model has shape "
+                     "(2, 1, 3, 3)", "dtype mismatch for 0.bias", "1.running_var is a str"]:
+        assert fragment in message
+    for key, value in model.state_dict().items():  # nothing was half-loaded
+        np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)

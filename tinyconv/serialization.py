@@ -349,6 +349,9 @@ def load(path: PathLike, map_location: Any = None, device: Any = None) -> Any:
         return load_convnetjs(path, device=device)
     except LoadError:
         raise
+    except OSError as error:  # permissions, I/O errors: the file exists but cannot be read
+        raise LoadError(path, f"the file cannot be read ({type(error).__name__}: "
+                        f"{error.strerror or error})") from error
     except Exception as error:  # every other failure of a reader means a bad file
         raise LoadError(path, f"{FORMAT_NAMES.get(kind, kind)} file is corrupt or truncated "
                         f"({type(error).__name__}: {error})") from error
