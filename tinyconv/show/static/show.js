@@ -117,7 +117,8 @@
     context.putImageData(image, 0, 0);
   }
 
-  const mapScale = (h, w) => Math.max(1, Math.min(16, Math.floor(84 / Math.max(h, w))));
+  // about 64 screen pixels per map, in whole screen pixels per value
+  const mapScale = (h, w) => Math.max(1, Math.min(16, Math.round(64 / Math.max(h, w))));
 
   // -- the header, the strip, the filters ----------------------------------------------------
 
@@ -534,7 +535,7 @@
     const width = canvas.width, height = canvas.height, half = width / 2;
     context.clearRect(0, 0, width, height);
     context.font = "12px system-ui, sans-serif";
-    const plot = (x0, title, points, yMax, colour, xLabel, format) => {
+    const plot = (x0, title, points, xMax, yMax, colour, xLabel, format) => {
       const left = x0 + 44, right = x0 + half - 12, top = 22, bottom = height - 26;
       context.fillStyle = "#1d2330";
       context.fillText(title, left, 14);
@@ -545,7 +546,6 @@
       context.fillText(format(0), x0 + 2, bottom);
       context.fillText(xLabel, right - context.measureText(xLabel).width, height - 8);
       if (!points.length) return;
-      const xMax = Math.max(1, points[points.length - 1][0]);
       context.strokeStyle = colour;
       context.fillStyle = colour;
       context.lineWidth = 1.5;
@@ -566,14 +566,16 @@
     };
     const losses = live.losses.map((loss, k) => [(k + 1) * live.loss_every, loss]);
     const lossMax = Math.max(0.1, ...live.losses.slice(0, 20), ...live.losses.slice(-50));
-    plot(0, "training loss (per step)", losses, lossMax, "#d9480f", `step ${live.step}`,
-      (v) => v.toFixed(2));
+    const lastStep = losses.length ? losses[losses.length - 1][0] : 1;
+    plot(0, "training loss (per step)", losses, lastStep, lossMax, "#d9480f",
+      `step ${live.step}`, (v) => v.toFixed(2));
     const accuracy = [];
     for (const row of live.epochs_done) {
       accuracy.push([row.epoch, 100 * row.test_acc]);
     }
-    plot(half, "test accuracy (per epoch, %)", accuracy, 100, "#1c7ed6",
-      `epoch ${live.epoch}`, (v) => v.toFixed(0));
+    plot(half, "test accuracy (per epoch, %)", accuracy, Math.max(1, live.epochs || 0,
+      live.epoch), 100, "#1c7ed6", `epoch ${live.epoch}` + (live.epochs ? `/${live.epochs}` : ""),
+    (v) => v.toFixed(0));
     canvas.dataset.points = String(live.losses.length);
     canvas.dataset.epochs = String(live.epochs_done.length);
   }
@@ -665,6 +667,7 @@
     if (EXPORTED) {
       renderModel(EXPORTED.model);
       pad.classList.add("disabled");
+      $("clear").hidden = true;
       $("draw-note").textContent = "A static export of one image: run tinyconv show to draw.";
       showResult(EXPORTED.result);
       return;
