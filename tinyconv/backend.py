@@ -147,14 +147,31 @@ def cuda_available() -> bool:
         return False
 
 
+_cupy: ModuleType | None = None  # CuPy, once it has been found usable (checked only once)
+
+
 def array_module(device: str | Device) -> ModuleType:
-    """``numpy`` for the CPU, ``cupy`` for CUDA (a clear error when no GPU can be used)."""
+    """``numpy`` for the CPU, ``cupy`` for CUDA.
+
+    Without CuPy, or without a GPU CuPy can see, ``"cuda"`` raises one RuntimeError that says
+    which of the two is missing and what to do.
+    """
+    global _cupy
     if Device(device).type == "cpu":
         return np
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError("device 'cuda' needs CuPy, which is not installed: "
+                           'pip install "tinyconv[gpu]" (CUDA 13) or "tinyconv[gpu-cuda12]" '
+                           "(CUDA 12)") from None
     if not cuda_available():
-        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is usable here "
-                           "(install tinyconv[gpu] and check that cupy.is_available() is True)")
-    import cupy
+        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is visible "
+                           "(cupy.is_available() is False): check the driver with nvidia-smi "
+                           "and CUDA_VISIBLE_DEVICES, or use device='cpu'")
+    _cupy = cupy
     return cupy
 
 

@@ -33,7 +33,7 @@ from tinyconv.data.datasets import (
 )
 from tinyconv.data.download import ChecksumError, download_url, file_digest
 from tinyconv.data.idx import read_idx, write_idx
-from tinyconv.data.loader import DataLoader, default_collate
+from tinyconv.data.loader import DataLoader, default_collate, to_device
 from tinyconv.data.transforms import (
                                     Compose,
                                     Lambda,
@@ -47,7 +47,7 @@ from tinyconv.data.transforms import (
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate",
+    "DataLoader", "default_collate", "to_device",
     "transforms", "Compose", "Lambda", "ToTensor", "Normalize", "Pad", "RandomCrop",
     "RandomHorizontalFlip", "Resize",
     "ImageDataset", "digits", "mnist", "shapes", "SHAPE_CLASSES", "MNIST_CLASSES",

@@ -12,6 +12,9 @@ Step 2 has a fast path: a :class:`~tinyconv.data.TensorDataset` (or a :class:`~t
 of one) already holds its samples as rows of big tensors, so the loader indexes those tensors
 once per batch instead of making ``B`` small tensors and stacking them. Both paths give the same
 values; ``collate_fn`` turns the fast path off.
+
+With ``device="cuda"`` each finished batch is copied to the GPU once (:func:`to_device`), so a
+training loop gets batches on the model's device without a ``.to`` per tensor.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyconv.backend import Device, array_module
 from tinyconv.creation import from_numpy, tensor
 from tinyconv.data._random import GeneratorLike, current, make_generator
 from tinyconv.data.dataset import Dataset, Subset
@@ -66,6 +70,21 @@ def default_collate(samples: Sequence[Any]) -> Any:
     return list(samples)
 
 
+def to_device(batch: Any, device: str | Device) -> Any:
+    """``batch`` with every tensor in it moved to ``device`` (one copy each; the structure of
+    tuples, lists, namedtuples and dicts is kept; other values are returned as they are)."""
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        moved = [to_device(value, device) for value in batch]
+        if hasattr(batch, "_fields"):  # a namedtuple takes its fields as separate arguments
+            return type(batch)(*moved)
+        return type(batch)(moved)
+    return batch
+
+
 def _batch_fetcher(dataset: Dataset) -> Callable[[np.ndarray], Any] | None:
     """A function ``indices -> batch`` that skips per-sample work, or ``None`` if there is none.
 
@@ -94,6 +113,8 @@ class DataLoader:
             here, so epoch ``k`` has the same order in every run; or a ``numpy.random.Generator``.
         collate_fn: a function ``list of samples -> batch``; default :func:`default_collate`.
             Giving one turns off the TensorDataset fast path.
+        device: where the batches go (``"cpu"``, ``"cuda"``); ``None`` leaves them where the
+            data set's tensors are. Each batch is collated first, then copied once.
 
     ``len(loader)`` is the number of batches per epoch: ``ceil(N / batch_size)``, or
     ``floor(N / batch_size)`` with ``drop_last=True``.
@@ -107,7 +128,8 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, generator: GeneratorLike = None,
-                 collate_fn: Callable[[list], Any] | None = None):
+                 collate_fn: Callable[[list], Any] | None = None,
+                 device: str | Device | None = None):
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
@@ -116,6 +138,10 @@ class DataLoader:
                             f"{type(dataset).__name__}")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError("DataLoader: collate_fn must be callable")
+        # checked (and, for "cuda", that a GPU is usable) before any epoch starts
+        self.device = Device(device) if device is not None else None
+        if self.device is not None:
+            array_module(self.device)
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -142,11 +168,13 @@ class DataLoader:
         for b in range(len(self)):
             indices = order[b * self.batch_size:(b + 1) * self.batch_size]
             if self._fetch_batch is not None:
-                yield self._fetch_batch(indices)
+                batch = self._fetch_batch(indices)
             else:
-                yield self.collate_fn([self.dataset[int(i)] for i in indices])
+                batch = self.collate_fn([self.dataset[int(i)] for i in indices])
+            yield batch if self.device is None else to_device(batch, self.device)
 
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)} samples, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, {len(self)} batches)")
+                f"drop_last={self.drop_last}, {len(self)} batches"
+                + (f", device='{self.device}')" if self.device is not None else ")"))
