@@ -18,6 +18,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tinyconv.backend import Device, array_module, to_host
 from tinyconv.dtypes import as_dtype, is_floating_dtype
 from tinyconv.nn.parameter import Parameter
 from tinyconv.tensor import Tensor
@@ -227,14 +228,18 @@ class Module:
 
     # -- moving -----------------------------------------------------------------------------
     def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
-        """Move/convert every parameter and buffer in place (Parameters keep their identity, so
-        an optimizer built before still sees them). Only floating tensors change dtype."""
+        """Move/convert every parameter and buffer in place: ``model.to("cuda")``,
+        ``model.to(tc.float64)``. Parameters keep their identity (an optimizer built before still
+        sees them) and stay leaves; their gradients move with them. Only floating tensors change
+        dtype. Returns ``self``."""
         for arg in args:
-            if isinstance(arg, str) or type(arg).__name__ == "Device":
+            if isinstance(arg, (str, Device)):
                 device = arg
             else:
                 dtype = arg
         dtype = as_dtype(dtype)
+        if device is not None:
+            array_module(device)  # no GPU: one clear error before anything has moved
 
         def convert(t: Tensor) -> None:
             target_dtype = dtype if dtype is not None and is_floating_dtype(t.dtype) else None
@@ -313,6 +318,9 @@ class Module:
             if key in state_dict:
                 value = state_dict[key]
                 value = value.data if isinstance(value, Tensor) else value
+                # a checkpoint's arrays go to the module's device (GPU -> CPU through the host)
+                if target.device.type == "cpu":
+                    value = to_host(value)
                 target.data[...] = target.xp.asarray(value)
         return IncompatibleKeys(missing, unexpected)
 
