@@ -2,8 +2,8 @@
 written by tinyconv load in torch.load(weights_only=True), and a hostile pickle runs nothing.
 
 torchvision cannot be installed beside the CPU torch here, so the torchvision-shaped twins below
-are written with plain ``torch.nn`` modules, with torchvision's attribute names: a ResNet-18 and
-a MobileNet-v2 (compared on outputs), plus LeNet-5 (tinyconv's own naming).
+are written with plain ``torch.nn`` modules, with torchvision's attribute names: ResNet-18,
+MobileNet-v2 and DenseNet-121 (compared on outputs), plus LeNet-5 (tinyconv's own naming).
 """
 
 import os
@@ -103,6 +103,59 @@ class TorchMobileNetV2(tnn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class TorchDenseLayer(tnn.Module):
+    def __init__(self, in_channels, growth_rate=32, bn_size=4):
+        super().__init__()
+        self.norm1 = tnn.BatchNorm2d(in_channels)
+        self.relu1 = tnn.ReLU()
+        self.conv1 = tnn.Conv2d(in_channels, bn_size * growth_rate, 1, bias=False)
+        self.norm2 = tnn.BatchNorm2d(bn_size * growth_rate)
+        self.relu2 = tnn.ReLU()
+        self.conv2 = tnn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
+
+    def forward(self, features):
+        x = torch.cat(features, 1)
+        return self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
+
+
+class TorchDenseBlock(tnn.ModuleDict):
+    def __init__(self, num_layers, in_channels, growth_rate=32):
+        super().__init__()
+        for i in range(num_layers):
+            self.add_module(f"denselayer{i + 1}",
+                            TorchDenseLayer(in_channels + i * growth_rate))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class TorchDenseNet121(tnn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.features = tnn.Sequential(OrderedDict([
+            ("conv0", tnn.Conv2d(3, 64, 7, 2, 3, bias=False)), ("norm0", tnn.BatchNorm2d(64)),
+            ("relu0", tnn.ReLU()), ("pool0", tnn.MaxPool2d(3, 2, 1))]))
+        channels = 64
+        for i, num_layers in enumerate((6, 12, 24, 16)):
+            self.features.add_module(f"denseblock{i + 1}", TorchDenseBlock(num_layers, channels))
+            channels += num_layers * 32
+            if i != 3:
+                self.features.add_module(f"transition{i + 1}", tnn.Sequential(OrderedDict([
+                    ("norm", tnn.BatchNorm2d(channels)), ("relu", tnn.ReLU()),
+                    ("conv", tnn.Conv2d(channels, channels // 2, 1, bias=False)),
+                    ("pool", tnn.AvgPool2d(2, 2))])))
+                channels //= 2
+        self.features.add_module("norm5", tnn.BatchNorm2d(channels))
+        self.classifier = tnn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        x = tnn.functional.adaptive_avg_pool2d(torch.relu(self.features(x)), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
 class TorchLeNet5(tnn.Module):
     def __init__(self):
         super().__init__()
@@ -135,11 +188,13 @@ TWINS = [  # (torch twin, tinyconv builder, input shape, tolerance)
     (lambda: TorchResNet18(10), lambda: tc.models.resnet18(num_classes=10), (2, 3, 32, 32), 1e-4),
     (lambda: TorchMobileNetV2(10), lambda: tc.models.mobilenet_v2(num_classes=10),
      (2, 3, 32, 32), 1e-4),
+    (lambda: TorchDenseNet121(10), lambda: tc.models.densenet121(num_classes=10),
+     (1, 3, 32, 32), 1e-4),
 ]
 
 
 @pytest.mark.parametrize("torch_model, tinyconv_model, shape, tolerance", TWINS,
-                         ids=["lenet5", "resnet18", "mobilenet_v2"])
+                         ids=["lenet5", "resnet18", "mobilenet_v2", "densenet121"])
 def test_torch_saved_weights_give_torch_outputs_in_tinyconv(tmp_path, torch_model, tinyconv_model,
                                                             shape, tolerance):
     torch.manual_seed(0)
