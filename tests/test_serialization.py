@@ -74,6 +74,25 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["ckpt.npz"]  # no temporary file left behind
 
 
+@pytest.mark.parametrize("name", ["ckpt.npz", "ckpt.pth", "ckpt.safetensors"])
+def test_a_crash_while_writing_keeps_the_previous_file_in_every_format(tmp_path, monkeypatch,
+                                                                       name):
+    if name.endswith(".safetensors"):
+        pytest.importorskip("safetensors")
+    path = tmp_path / name
+    tc.save({"x": tc.ones(2)}, path)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("simulated crash while the bytes reach the disk")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tc.save({"x": tc.zeros(2)}, path)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(tc.load(path)["x"].numpy(), np.ones(2, dtype=np.float32))
+    assert os.listdir(tmp_path) == [name]
+
+
 def test_loading_a_foreign_file_is_a_clear_error(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.ones(2))
     with pytest.raises(tc.LoadError, match="not one written by tc.save"):

@@ -285,7 +285,7 @@ def save(obj: Any, path: PathLike, format: str | None = None) -> None:
     else:
         raise ValueError(f"save: format must be one of {FORMATS}, got {format!r} (convnetjs "
                          "JSON holds a whole network: tinyconv.interop.convnetjs.save)")
-    _atomic_write(path, lambda file: file.write(buffer.getvalue()))
+    _atomic_write(path, lambda file: file.write(buffer.getbuffer()))
 
 
 def _sniff(path: Path) -> str:
