@@ -1,5 +1,5 @@
-"""JIT start-up: `import tinyconv`, and the first LeNet-5 training step (batch 64) in a fresh process,
-with a cold Numba cache (an empty temporary NUMBA_CACHE_DIR) and then with that cache warm.
+"""JIT start-up: `import tinyconv`, and the first LeNet-5 training step (batch 64) in a fresh
+process, with a cold Numba cache (an empty temporary NUMBA_CACHE_DIR) and then with that cache warm.
 
     python benchmarks/jit_startup.py
 """
@@ -35,14 +35,16 @@ t0 = time.perf_counter()
 loss = tc.nn.CrossEntropyLoss()(model(x), y)
 loss.backward()
 t_second = time.perf_counter() - t0
-print("@@" + json.dumps({"import_s": t_import, "first_step_s": t_first, "first_step_cpu_s": c_first, "second_step_s": t_second}))
+print("@@" + json.dumps({"import_s": t_import, "first_step_s": t_first,
+                        "first_step_cpu_s": c_first, "second_step_s": t_second}))
 """
 
 
 def run(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    proc = subprocess.run([sys.executable, "-c", CHILD, os.path.dirname(os.path.abspath(__file__))],
-                          env=env, capture_output=True, text=True, check=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", CHILD, here], env=env, capture_output=True,
+                          text=True, check=True)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")][-1]
     result = json.loads(line[2:])
     result["stderr"] = proc.stderr.strip()
@@ -56,7 +58,8 @@ def main():
         warm2 = run(cache)
     for name, r in (("cold cache", cold), ("warm cache", warm), ("warm cache", warm2)):
         print(f"{name}: import tinyconv {r['import_s']:.2f} s, first LeNet-5 step "
-              f"{r['first_step_s']:.2f} s (CPU {r['first_step_cpu_s']:.2f} s), second {1e3 * r['second_step_s']:.0f} ms; "
+              f"{r['first_step_s']:.2f} s (CPU {r['first_step_cpu_s']:.2f} s), "
+              f"second {1e3 * r['second_step_s']:.0f} ms; "
               f"stderr: {r['stderr']!r}")
 
 

@@ -38,20 +38,17 @@ def main() -> int:
     tc.manual_seed(0)
     model = lenet5(tc.nn)
     params = list(model.parameters())
-    optim = tc.optim.SGD(params, lr=0.01) if hasattr(tc, "optim") else None
+    optim = tc.optim.SGD(params, lr=0.01)
     loss_fn = tc.nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
     rss = {}
     for step in range(1, args.steps + 1):
         x = tc.tensor(rng.standard_normal((64, 1, 32, 32), dtype=np.float32))
         y = tc.tensor(rng.integers(0, 10, 64))
-        for p in params:
-            p.grad = None
+        optim.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
-        with tc.no_grad():
-            for p in params:
-                p.data -= 0.01 * p.grad.data
+        optim.step()
         if step in (1, 10, 50, 100, 250, 500, 750) or step == args.steps:
             rss[step] = rss_mib()
             print(f"step {step:5d}: RSS {rss[step]:7.1f} MiB  loss {float(loss.item()):.3f}  "

@@ -41,7 +41,8 @@ def conv_forward(x, w, stride, pad, groups):
     y = np.empty((n, c_out, h_out * w_out), dtype=x.dtype)
     og = c_out // groups
     for g in range(groups):
-        y[:, g * og:(g + 1) * og] = w[g * og:(g + 1) * og].reshape(og, ckk) @ cols[:, g * ckk:(g + 1) * ckk]
+        w_g = w[g * og:(g + 1) * og].reshape(og, ckk)
+        y[:, g * og:(g + 1) * og] = w_g @ cols[:, g * ckk:(g + 1) * ckk]
     return y.reshape(n, c_out, h_out, w_out), cols
 
 
@@ -57,7 +58,8 @@ def conv_backward(x_shape, w, grad_y, cols, stride, pad, groups):
         wg = w[g * og:(g + 1) * og].reshape(og, ckk)
         dyg = dy[:, g * og:(g + 1) * og]
         colg = cols[:, g * ckk:(g + 1) * ckk]
-        grad_w[g * og:(g + 1) * og] = np.einsum("nop,ncp->oc", dyg, colg, optimize=True).reshape(og, cg, k, k)
+        grad_wg = np.einsum("nop,ncp->oc", dyg, colg, optimize=True)
+        grad_w[g * og:(g + 1) * og] = grad_wg.reshape(og, cg, k, k)
         dcols[:, g * ckk:(g + 1) * ckk] = wg.T @ dyg
     grad_x = col2im(dcols, x_shape, k, stride, pad, h_out, w_out)
     return grad_x, grad_w

@@ -1,7 +1,8 @@
 """tinyconv CPU benchmark: kernels and layers vs a NumPy im2col baseline and PyTorch (if installed).
 
     python benchmarks/run.py [--threads 1 2] [--json benchmarks/results.json] [--quick]
-                             [--rounds 2] [--skip-torch] [--skip-numpy]
+                             [--rounds 2] [--skip-torch] [--skip-numpy] [--plans]
+                             [--markdown [benchmarks/RESULTS.md]]
 
 Every (implementation, thread count) pair runs in its own process (``worker.py``), one after the
 other, so the OpenMP runtimes of Numba and PyTorch never meet; the implementations take turns for
@@ -9,11 +10,17 @@ other, so the OpenMP runtimes of Numba and PyTorch never meet; the implementatio
 run: these shared hosts move by ±30 % between runs. Printed per case: forward and forward +
 backward time (median after warm-up), GFLOP/s, fraction of the measured float32 matmul peak, and
 the ratio to PyTorch (> 1: tinyconv is faster).
+
+``--plans`` also times every convolution plan forced on every case (``cases.PLAN_CASES`` adds
+the cases on either side of the heuristic's thresholds): the evidence quoted by
+``kernels/cpu/dispatch.py``. ``--markdown`` implies ``--plans`` and writes the whole run to
+``benchmarks/RESULTS.md``, a generated file (never edit it by hand).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -21,17 +28,23 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from cases import CONV_CASES, POOL_CASES, conv_flops  # noqa: E402
+from cases import CONV_CASES, PLAN_CASES, POOL_CASES, conv_flops  # noqa: E402
+
+RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 
 
-def run_worker(impl, threads, quick):
+def run_worker(impl: str, threads: int, quick: bool, plans: bool) -> dict:
+    """Run ``worker.py`` for one implementation and thread count; its JSON result."""
     env = dict(os.environ)
     cmd = [sys.executable, os.path.join(HERE, "worker.py"), impl, str(threads)]
     if quick:
         cmd.append("--quick")
+    if plans and impl == "tinyconv":
+        cmd.append("--plans")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -42,7 +55,7 @@ def run_worker(impl, threads, quick):
     return json.loads(line[len("@@RESULT@@"):])
 
 
-def fastest(rounds):
+def fastest(rounds: list) -> object:
     """Merge the results of several rounds of one worker: every time is the round's fastest (a
     round disturbed by a neighbour on these shared hosts is slower, never faster), the matmul
     peak the highest; everything else (plan names, ...) is taken from the first round."""
@@ -55,53 +68,81 @@ def fastest(rounds):
     return first
 
 
-def torch_installed():
-    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+def torch_installed() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True)
+    return probe.returncode == 0
 
 
-def geomean(values):
+def geomean(values: Iterable[float]) -> float:
+    """The geometric mean of the non-zero values (NaN if none)."""
     values = [v for v in values if v]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def report(results, threads):
+def _ms_pair(times: dict, fwd: str, fwdbwd: str) -> str:
+    """``"fwd|fwd+bwd"`` in ms."""
+    return f"{1e3 * times[fwd]:6.2f}|{1e3 * times[fwdbwd]:7.2f}"
+
+
+def conv_rows(results: dict) -> list[dict]:
+    """One row per conv case: tinyconv's layer and kernel times, GFLOP/s, and the ratios to
+    PyTorch and to the NumPy baseline (None where that implementation did not run)."""
     tc, npy, pt = (results.get(k) for k in ("tinyconv", "numpy", "torch"))
     peak = npy["peak_gflops"] if npy else None
-    summary = {}
-    print(f"\n=== {threads} thread(s)" + (f"; float32 matmul peak {peak:.0f} GFLOP/s" if peak else "")
-          + " ===")
-    print("conv2d: time in ms (fwd | fwd+bwd); GF = GFLOP/s; %pk = fraction of matmul peak; "
-          "x pt = PyTorch time / tinyconv time (> 1: tinyconv faster)")
-    head = (f"{'case':15s} {'plan':22s} {'tc layer':>15s} {'GF':>11s} {'%pk':>4s} "
-            f"{'tc kernels':>15s} {'numpy':>15s} {'torch':>15s} {'x pt fwd':>8s} {'x pt f+b':>8s}"
-            f" {'np/tc':>6s}")
-    print(head)
-    ratios_fb, ratios_f = {}, {}
+    rows = []
     for name, case in CONV_CASES.items():
         flops = conv_flops(case)
         t = tc["conv"][name]
-        lf, lfb = t["layer_fwd"], t["layer_fwdbwd"]
-        gf = (flops / lf / 1e9, 3 * flops / lfb / 1e9)
-        pk = f"{100 * gf[1] / peak:3.0f}%" if peak else "  - "
-        np_s = (f"{1e3 * npy['conv'][name]['kernel_fwd']:6.2f}|{1e3 * npy['conv'][name]['kernel_fwdbwd']:7.2f}"
-                if npy else "-")
-        pt_s, rf, rfb = "-", None, None
+        row = {"case": name, "plan": tc.get("plans", {}).get(name, ""), "tc": t,
+               "gflops": (flops / t["layer_fwd"] / 1e9, 3 * flops / t["layer_fwdbwd"] / 1e9),
+               "peak": None, "numpy": None, "torch": None, "x_pt": None, "np_tc": None}
+        if peak:
+            row["peak"] = row["gflops"][1] / peak
+        if npy:
+            row["numpy"] = npy["conv"][name]
+            row["np_tc"] = npy["conv"][name]["kernel_fwdbwd"] / t["kernel_fwdbwd"]
         if pt:
             p = pt["conv"][name]
-            pt_s = f"{1e3 * p['layer_fwd']:6.2f}|{1e3 * p['layer_fwdbwd']:7.2f}"
-            rf, rfb = p["layer_fwd"] / lf, p["layer_fwdbwd"] / lfb
-            ratios_f[name], ratios_fb[name] = rf, rfb
-        npr = npy["conv"][name]["kernel_fwdbwd"] / t["kernel_fwdbwd"] if npy else float("nan")
-        plan = tc.get("plans", {}).get(name, "")
-        print(f"{name:15s} {plan[:22]:22s} {1e3 * lf:6.2f}|{1e3 * lfb:7.2f} {gf[0]:5.1f}|{gf[1]:5.1f} {pk:>4s} "
-              f"{1e3 * t['kernel_fwd']:6.2f}|{1e3 * t['kernel_fwdbwd']:7.2f} {np_s:>15s} {pt_s:>15s} "
-              f"{rf if rf else float('nan'):8.2f} {rfb if rfb else float('nan'):8.2f} {npr:6.1f}")
-    if ratios_fb:
+            row["torch"] = p
+            row["x_pt"] = (p["layer_fwd"] / t["layer_fwd"], p["layer_fwdbwd"] / t["layer_fwdbwd"])
+        rows.append(row)
+    return rows
+
+
+def report(results: dict, threads: int) -> dict:
+    """Print one thread count's tables; returns the summary stored in the JSON file."""
+    tc, npy, pt = (results.get(k) for k in ("tinyconv", "numpy", "torch"))
+    peak = npy["peak_gflops"] if npy else None
+    summary = {}
+    print(f"\n=== {threads} thread(s)"
+          + (f"; float32 matmul peak {peak:.0f} GFLOP/s" if peak else "") + " ===")
+    print("conv2d: time in ms (fwd | fwd+bwd); GF = GFLOP/s; %pk = fraction of matmul peak; "
+          "x pt = PyTorch time / tinyconv time (> 1: tinyconv faster)")
+    print(f"{'case':15s} {'plan':22s} {'tc layer':>15s} {'GF':>11s} {'%pk':>4s} "
+          f"{'tc kernels':>15s} {'numpy':>15s} {'torch':>15s} {'x pt fwd':>8s} {'x pt f+b':>8s}"
+          f" {'np/tc':>6s}")
+    rows = conv_rows(results)
+    nan = float("nan")
+    for row in rows:
+        t = row["tc"]
+        pk = f"{100 * row['peak']:3.0f}%" if row["peak"] is not None else "  - "
+        np_s = _ms_pair(row["numpy"], "kernel_fwd", "kernel_fwdbwd") if row["numpy"] else "-"
+        pt_s = _ms_pair(row["torch"], "layer_fwd", "layer_fwdbwd") if row["torch"] else "-"
+        rf, rfb = row["x_pt"] or (nan, nan)
+        print(f"{row['case']:15s} {row['plan'][:22]:22s} "
+              f"{_ms_pair(t, 'layer_fwd', 'layer_fwdbwd')} "
+              f"{row['gflops'][0]:5.1f}|{row['gflops'][1]:5.1f} {pk:>4s} "
+              f"{_ms_pair(t, 'kernel_fwd', 'kernel_fwdbwd')} {np_s:>15s} {pt_s:>15s} "
+              f"{rf:8.2f} {rfb:8.2f} {row['np_tc'] or nan:6.1f}")
+    if pt:
+        ratios_f = {row["case"]: row["x_pt"][0] for row in rows}
+        ratios_fb = {row["case"]: row["x_pt"][1] for row in rows}
         gm = geomean(ratios_fb.values())
         worst = min(ratios_fb, key=ratios_fb.get)
         print(f"conv fwd+bwd vs PyTorch: geometric mean {gm:.2f}x, worst {worst} "
               f"{ratios_fb[worst]:.2f}x; fwd geometric mean {geomean(ratios_f.values()):.2f}x")
         summary["conv_fwdbwd_geomean"] = gm
+        summary["conv_fwd_geomean"] = geomean(ratios_f.values())
         summary["conv_fwdbwd_worst"] = [worst, ratios_fb[worst]]
         summary["conv_fwdbwd_ratio"] = ratios_fb
         summary["conv_fwd_ratio"] = ratios_f
@@ -127,7 +168,90 @@ def report(results, threads):
             summary["model_ratio"][name] = r
             line += f"   torch {1 / p['step']:7.1f} steps/s   x pt {r:5.2f}"
         print(line)
+    if tc.get("plan_times"):
+        print("\nconv kernels fwd+bwd with each plan forced, ms (* = the heuristic's choice)")
+        for name, line in plan_lines(tc):
+            print(f"{name:16s} {line}")
     return summary
+
+
+def plan_lines(tc: dict) -> list[tuple[str, str]]:
+    """``(case, "plan 1.23  plan* 0.98 ...")`` for each case timed with every plan forced."""
+    lines = []
+    for name, plans in tc["plan_times"].items():
+        chosen = plan_for(tc, name)
+        cells = [f"{plan}{'*' if plan == chosen else ''} {1e3 * t['kernel_fwdbwd']:.2f}"
+                 for plan, t in sorted(plans.items(), key=lambda item: item[1]["kernel_fwdbwd"])]
+        lines.append((name, "  ".join(cells)))
+    return lines
+
+
+def plan_for(tc: dict, name: str) -> str:
+    """The plan the heuristic picks for a case's forward pass (as the worker recorded it)."""
+    return tc["plan_choice"][name]
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/RESULTS.md
+# ------------------------------------------------------------------------------------------------
+
+
+def markdown(everything: dict, command: str) -> str:
+    """The whole run as ``benchmarks/RESULTS.md``: generated, never edited by hand."""
+    out = ["# tinyconv benchmark results", "",
+           f"GENERATED by `{command}` on {everything['date']}: do not edit this file by hand, run "
+           "the command again (it rewrites the whole file). Ratios are only meaningful within "
+           "one run: shared hosts move by ±30 % between runs.", "",
+           f"Machine: {everything['platform']}, Python {everything['python']}, "
+           f"{everything['cpu_count']} CPUs.", ""]
+    for threads, results in everything["runs"].items():
+        tc, npy, pt = (results.get(k) for k in ("tinyconv", "numpy", "torch"))
+        out += [f"## {threads} thread(s)", ""]
+        if npy:
+            out += [f"float32 matmul peak (NumPy's BLAS): {npy['peak_gflops']:.0f} GFLOP/s.", ""]
+        out += ["### Convolution layers", "",
+                "Milliseconds, forward | forward + backward. *x PyTorch* = PyTorch's time / "
+                "tinyconv's (> 1: tinyconv faster).", "",
+                "| case | plan | tinyconv layer | tinyconv kernels | NumPy im2col | PyTorch "
+                "| x PyTorch fwd | x PyTorch fwd+bwd |",
+                "|---|---|---|---|---|---|---|---|"]
+        for row in conv_rows(results):
+            t = row["tc"]
+            cells = [row["case"], row["plan"], _md_pair(t, "layer"), _md_pair(t, "kernel"),
+                     _md_pair(row["numpy"], "kernel") if row["numpy"] else "-",
+                     _md_pair(row["torch"], "layer") if row["torch"] else "-"]
+            cells += [f"{r:.2f}" for r in row["x_pt"]] if row["x_pt"] else ["-", "-"]
+            out.append("| " + " | ".join(cells) + " |")
+        summary = results.get("summary", {})
+        if "conv_fwdbwd_geomean" in summary:
+            out += ["", f"Geometric mean x PyTorch: forward + backward "
+                    f"{summary['conv_fwdbwd_geomean']:.2f}, forward "
+                    f"{summary['conv_fwd_geomean']:.2f}."]
+        out += ["", "### Pooling and training steps", "", "| case | tinyconv | PyTorch |",
+                "|---|---|---|"]
+        for name in POOL_CASES:
+            torch_cell = _md_pair(pt["pool"][name], "layer") if pt else "-"
+            out.append(f"| {name} (ms) | {_md_pair(tc['pool'][name], 'layer')} | {torch_cell} |")
+        for name, m in tc["models"].items():
+            torch_cell = f"{1 / pt['models'][name]['step']:.1f}" if pt else "-"
+            out.append(f"| {name} (steps/s) | {1 / m['step']:.1f} | {torch_cell} |")
+        if tc.get("plan_times"):
+            out += ["", "### Every plan on every case", "",
+                    "The three convolution kernels (forward + both gradients), ms, with each "
+                    "plan forced; fastest first, `*` marks the heuristic's choice "
+                    "(`kernels/cpu/dispatch.py`). A plan that lacks a step hands it on "
+                    "(`batch_lanes`' input gradient is im2col's).", "",
+                    "| case | shape (N, C_in, H, W, C_out, k, stride, pad, groups) | plans |",
+                    "|---|---|---|"]
+            for name, line in plan_lines(tc):
+                case = {**CONV_CASES, **PLAN_CASES}[name]
+                out.append(f"| {name} | {case} | {line} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _md_pair(times: dict, kind: str) -> str:
+    return f"{1e3 * times[kind + '_fwd']:.2f} \\| {1e3 * times[kind + '_fwdbwd']:.2f}"
 
 
 def main():
@@ -140,14 +264,21 @@ def main():
                              "round's (default 2; --quick uses 1)")
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-numpy", action="store_true")
+    parser.add_argument("--plans", action="store_true",
+                        help="also time every convolution plan forced on every case")
+    parser.add_argument("--markdown", nargs="?", const=RESULTS_MD, default=None, metavar="PATH",
+                        help="write the run as Markdown (default benchmarks/RESULTS.md); "
+                             "implies --plans")
     args = parser.parse_args()
     if args.quick:
         args.rounds = 1
+    args.plans = args.plans or args.markdown is not None
     have_torch = not args.skip_torch and torch_installed()
     if not have_torch:
         print("PyTorch not installed (or skipped): no ratios to PyTorch", file=sys.stderr)
+    now = datetime.datetime.now(datetime.timezone.utc)
     everything = {"platform": platform.platform(), "python": platform.python_version(),
-                  "cpu_count": os.cpu_count(), "runs": {}}
+                  "cpu_count": os.cpu_count(), "runs": {}, "date": f"{now:%Y-%m-%d %H:%M} UTC"}
     impls = (["tinyconv"] + ([] if args.skip_numpy else ["numpy"])
              + (["torch"] if have_torch else []))
     for threads in args.threads:
@@ -156,13 +287,19 @@ def main():
         rounds = {impl: [] for impl in impls}
         for _ in range(args.rounds):
             for impl in impls:
-                rounds[impl].append(run_worker(impl, threads, args.quick))
+                rounds[impl].append(run_worker(impl, threads, args.quick, args.plans))
         everything["runs"][str(threads)] = {impl: fastest(r) for impl, r in rounds.items()}
     for threads in args.threads:
-        everything["runs"][str(threads)]["summary"] = report(everything["runs"][str(threads)], threads)
+        run = everything["runs"][str(threads)]
+        run["summary"] = report(run, threads)
     with open(args.json, "w") as f:
         json.dump(everything, f, indent=1)
     print(f"\nwrote {args.json}")
+    if args.markdown:
+        command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
+        with open(args.markdown, "w") as f:
+            f.write(markdown(everything, command.strip()))
+        print(f"wrote {args.markdown}")
 
 
 if __name__ == "__main__":
