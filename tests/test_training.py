@@ -1,7 +1,9 @@
 """The main job: `tinyconv train` (tinyconv.__main__ and tinyconv.training)."""
 
 import importlib.util
+import re
 
+import numpy as np
 import pytest
 
 import tinyconv as tc
@@ -80,10 +82,14 @@ def test_ctrl_c_exits_cleanly_after_saving(tmp_path, monkeypatch, capsys):
     assert tc.load(tmp_path / "checkpoint.npz")["epoch"] == 1
 
 
-@pytest.mark.parametrize("argument, message", [(["--model", "nope"], "unknown model 'nope'"),
+@pytest.mark.parametrize("argument, message", [(["--model", "nope"], "invalid choice: 'nope'"),
                                                (["--dataset", "fashion-mnist"], "--data-root")])
 def test_bad_choices_are_reported_not_raised(tmp_path, capsys, argument, message):
-    assert main(_args(tmp_path, *argument)) == 2
+    try:
+        status = main(_args(tmp_path, *argument))
+    except SystemExit as exit:  # argparse refuses a bad choice itself
+        status = exit.code
+    assert status == 2
     assert message in capsys.readouterr().err
 
 
@@ -99,3 +105,137 @@ def test_other_optimizers_and_models_run(tmp_path):
     optimizer.step()
     assert isinstance(optimizer, tc.optim.SGD) and loss.item() > 0
 
+
+
+# --- resume, interruption and bad settings (issue 12) -------------------------------------------
+
+
+def _quick(monkeypatch, seen_lrs: list | None = None, interrupt_at: int | None = None):
+    """Replace the training pass by a stub (the tests below are about the loop around it): it
+    records the learning rate of each epoch, and raises Ctrl-C in epoch ``interrupt_at``."""
+    def one_epoch(model, loader, optimizer, *args, **kwargs):
+        if seen_lrs is not None:
+            seen_lrs.append(optimizer.param_groups[0]["lr"])
+        if interrupt_at is not None and len(seen_lrs or [None]) == interrupt_at:
+            raise KeyboardInterrupt
+        return 1.0, 0.5
+
+    monkeypatch.setattr(training, "train_one_epoch", one_epoch)
+
+
+def _config(tmp_path, **changes) -> training.TrainConfig:
+    return training.TrainConfig(**{"out": str(tmp_path), "progress": False, **changes})
+
+
+def test_resuming_a_finished_run_continues_the_longer_schedule(tmp_path, monkeypatch):
+    quiet = dict(log=lambda line: None)
+    straight: list = []
+    _quick(monkeypatch, straight)
+    training.fit(_config(tmp_path / "straight", epochs=4), **quiet)
+    resumed: list = []
+    _quick(monkeypatch, resumed)
+    training.fit(_config(tmp_path / "short", epochs=2), **quiet)
+    training.fit(_config(tmp_path / "short", epochs=4),
+                 resume=str(tmp_path / "short" / "checkpoint.npz"), **quiet)
+    # epochs 3 and 4 at the rates of a run planned with 4 epochs (not at lr = 0, where the
+    # 2-epoch cosine ended)
+    assert resumed[2:] == pytest.approx(straight[2:]) and resumed[2] > 0
+    assert tc.load(tmp_path / "short" / "checkpoint.npz")["epoch"] == 4
+
+
+def test_resuming_with_nothing_left_to_train_says_so(tmp_path, monkeypatch, capsys):
+    _quick(monkeypatch)
+    training.fit(_config(tmp_path, epochs=2), log=lambda line: None)
+    checkpoint = str(tmp_path / "checkpoint.npz")
+    with pytest.raises(ValueError, match="nothing left to train: .* already holds 2 epochs and "
+                                         "--epochs is 2; pass --epochs 3 or more"):
+        training.fit(_config(tmp_path, epochs=2), resume=checkpoint, log=lambda line: None)
+    assert main(_args(tmp_path, "--resume", checkpoint)) == 2
+    assert "nothing left to train" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_the_first_epoch_claims_no_checkpoint(tmp_path, monkeypatch):
+    lines: list = []
+    _quick(monkeypatch, [], interrupt_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(_config(tmp_path, epochs=3), log=lines.append)
+    said = "\n".join(lines)
+    assert "no epoch finished, so no checkpoint was written" in said
+    assert "--resume" not in said and "checkpoint:" not in said
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_ctrl_c_after_resuming_says_the_old_checkpoint_is_unchanged(tmp_path, monkeypatch):
+    _quick(monkeypatch)
+    training.fit(_config(tmp_path / "a", epochs=1), log=lambda line: None)
+    lines: list = []
+    _quick(monkeypatch, [], interrupt_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(_config(tmp_path / "b", epochs=3), log=lines.append,
+                     resume=str(tmp_path / "a" / "checkpoint.npz"))
+    said = "\n".join(lines)
+    assert "nothing new was saved" in said and "still holds 1 epoch" in said
+
+
+def test_stray_temporary_checkpoints_are_removed_on_the_next_start(tmp_path, monkeypatch):
+    _quick(monkeypatch)
+    stray = tmp_path / ".checkpoint.npz.x1y2z3.tmp"
+    stray.write_bytes(b"half a checkpoint")
+    other = tmp_path / "notes.tmp"  # not ours: left alone
+    other.write_text("keep")
+    training.fit(_config(tmp_path, epochs=1), log=lambda line: None)
+    assert not stray.exists() and other.exists()
+
+
+def test_a_diverging_run_stops_with_a_clear_error(tmp_path, capsys):
+    model = tc.nn.Sequential(tc.nn.Flatten(), tc.nn.Linear(4, 3))
+    with tc.no_grad():
+        model[1].weight.fill_(float("nan"))
+    data = tc.data.TensorDataset(tc.randn(8, 1, 2, 2), tc.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+    loader = tc.data.DataLoader(data, batch_size=4)
+    optimizer = tc.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match=r"training diverged: the loss became nan "
+                                                 r"after 0 images .*lower the learning rate "
+                                                 r"\(--lr, now 0.1\)"):
+        training.train_one_epoch(model, loader, optimizer)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": float("inf")}, "--lr must be a finite number > 0, got inf"),
+    ({"lr": 0.0}, "--lr must be a finite number > 0, got 0.0"),
+    ({"lr": "0.1"}, "--lr must be a number > 0"),
+    ({"epochs": 0}, "--epochs must be an int >= 1, got 0"),
+    ({"batch_size": 2.5}, "--batch-size must be an int >= 1, got 2.5"),
+    ({"model": "BasicBlock"}, "unknown model 'BasicBlock'; choose from alexnet, "),
+    ({"optimizer": "lamb"}, "unknown optimizer 'lamb'"),
+    ({"schedule": "linear"}, "unknown schedule 'linear'"),
+])
+def test_bad_settings_are_refused_before_anything_is_built(tmp_path, changes, message):
+    config = _config(tmp_path / "never", **changes)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        training.fit(config, log=lambda line: None)
+    assert not (tmp_path / "never").exists()
+
+
+def test_model_choices_are_the_builders_only():
+    builders = training.model_builders()
+    assert {"lenet5", "alexnet", "resnet18", "mobilenet_v2", "vgg16"} <= set(builders)
+    for not_a_builder in ("BasicBlock", "LeNet5", "find_head", "freeze_all_but",
+                          "replace_head", "trainable_parameters", "vgg"):
+        assert not_a_builder not in builders
+
+
+def test_batch_norm_recalibration_averages_fresh_batch_statistics():
+    layer = tc.nn.BatchNorm2d(2, momentum=0.1, dtype=tc.float64)
+    model = tc.nn.Sequential(layer)
+    images = tc.randn(12, 2, 3, 3, dtype=tc.float64) * 3 + 1
+    data = tc.data.TensorDataset(images, tc.zeros(12, dtype=tc.int64))
+    model.eval()
+    before = tc.default_generator().bit_generator.state
+    training.recalibrate_batch_norm(model, data, batches=2, batch_size=4)
+    first8 = images.numpy()[:8]
+    np.testing.assert_allclose(layer.running_mean.numpy(), first8.mean(axis=(0, 2, 3)))
+    batch_vars = [first8[i:i + 4].var(axis=(0, 2, 3), ddof=1) for i in (0, 4)]
+    np.testing.assert_allclose(layer.running_var.numpy(), np.mean(batch_vars, axis=0))
+    assert layer.momentum == 0.1 and not model.training  # settings restored
+    assert tc.default_generator().bit_generator.state == before

@@ -16,7 +16,9 @@ continues exactly where it stopped), and a PNG of the learning curves.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +36,27 @@ OPTIMIZERS = {  # name -> (class name in tc.optim, default learning rate)
     "adadelta": ("Adadelta", 1.0),
 }
 DATASETS = ("digits", "mnist", "fashion-mnist", "shapes")
+DEVICES = ("cpu", "cuda")
+SCHEDULES = ("cosine", "constant")
+CHECKPOINT_KEYS = ("model", "optimizer", "config", "epoch", "history", "generator")
+
+# Learning rates measured to make each model learn within one epoch on the default data set
+# (digits, batch 32; the table in the README's training section). A model missing here, or an
+# optimizer missing for it, uses the optimizer's default from OPTIMIZERS.
+MODEL_LEARNING_RATES: dict[str, dict[str, float]] = {}
+
+
+def model_builders() -> list[str]:
+    """The names in ``tc.models`` that build a whole model: the functions whose first parameter
+    is ``num_classes`` (not the classes, blocks or transfer-learning helpers)."""
+    names = []
+    for name in tc.models.__all__:
+        builder = getattr(tc.models, name)
+        if inspect.isfunction(builder):
+            parameters = list(inspect.signature(builder).parameters)
+            if parameters and parameters[0] == "num_classes":
+                names.append(name)
+    return sorted(names)
 
 
 @dataclasses.dataclass
@@ -44,7 +67,7 @@ class TrainConfig:
     dataset: str = "digits"
     epochs: int = 10
     batch_size: int = 32
-    lr: float | None = None  # None: the optimizer's default from OPTIMIZERS
+    lr: float | None = None  # None: the model's rate from MODEL_LEARNING_RATES, else OPTIMIZERS
     optimizer: str = "adam"
     device: str = "cpu"
     seed: int = 0
@@ -55,7 +78,43 @@ class TrainConfig:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else OPTIMIZERS[self.optimizer][1]
+        if self.lr is not None:
+            return self.lr
+        measured = MODEL_LEARNING_RATES.get(self.model, {})
+        return measured.get(self.optimizer, OPTIMIZERS[self.optimizer][1])
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def check_config(config: TrainConfig) -> None:
+    """Every field of ``config`` valid, or a ValueError naming the option (as the command line
+    spells it) and what would be valid: before anything is loaded, built or trained."""
+    from tinyconv.nn.functional._args import check_int, check_number
+
+    def choice(option: str, value: Any, choices: Sequence[str]) -> None:
+        if value not in choices:
+            raise ValueError(f"unknown {option} {value!r}; choose from {', '.join(choices)}")
+
+    choice("model", config.model, model_builders())
+    choice("dataset", config.dataset, DATASETS)
+    choice("optimizer", config.optimizer, list(OPTIMIZERS))
+    choice("device", config.device, DEVICES)
+    choice("schedule", config.schedule, SCHEDULES)
+    for option, value in (("--epochs", config.epochs), ("--batch-size", config.batch_size)):
+        try:
+            check_int("tinyconv train", option, value, minimum=1)
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+    if config.lr is not None:
+        try:  # lr = inf trains on NaN losses; lr = 0 or below never learns
+            check_number("tinyconv train", "--lr", config.lr, low=0, low_open=True)
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+    if config.device == "cuda" and not tc.cuda_available():
+        raise ValueError("--device cuda: no CUDA GPU is usable here (install tinyconv[gpu] on a "
+                         "machine with an NVIDIA GPU, or train with --device cpu)")
 
 
 def load_datasets(config: TrainConfig):
@@ -102,14 +161,15 @@ def _num_classes(dataset) -> int:
 
 def build_model(config: TrainConfig, image_shape: tuple, num_classes: int) -> tc.nn.Module:
     """A model from ``tc.models`` sized for the data (channels, classes, small inputs)."""
-    builder = getattr(tc.models, config.model, None)
-    if builder is None or not callable(builder):
+    if config.model not in model_builders():
         raise ValueError(f"unknown model {config.model!r}; choose from "
-                         f"{', '.join(tc.models.__all__)}")
+                         f"{', '.join(model_builders())}")
+    builder = getattr(tc.models, config.model)
     channels, height, _ = image_shape
-    if config.model == "lenet5":
-        return builder(num_classes=num_classes, in_channels=channels)
-    return builder(num_classes=num_classes, in_channels=channels, small_input=True)
+    kwargs: dict[str, Any] = {"num_classes": num_classes, "in_channels": channels}
+    if "small_input" in inspect.signature(builder).parameters:  # the ImageNet-sized models
+        kwargs["small_input"] = True
+    return builder(**kwargs)
 
 
 def build_optimizer(config: TrainConfig, parameters) -> tc.optim.Optimizer:
@@ -121,11 +181,17 @@ def build_optimizer(config: TrainConfig, parameters) -> tc.optim.Optimizer:
     return getattr(tc.optim, class_name)(parameters, lr=config.learning_rate, **kwargs)
 
 
-def build_scheduler(config: TrainConfig, optimizer):
+def build_scheduler(config: TrainConfig, optimizer, epochs_done: int = 0):
     """Cosine annealing lowers the learning rate smoothly to 0 over the run: big steps early,
-    small ones at the end, so the last epochs settle instead of bouncing around a minimum."""
+    small ones at the end, so the last epochs settle instead of bouncing around a minimum.
+
+    ``epochs_done`` > 0 (a resumed run) places the schedule at that epoch of a run of
+    ``config.epochs``: resuming a finished 3-epoch run with 6 epochs continues the 6-epoch cosine
+    from epoch 3, as if the run had been planned that long (the optimizer's groups must hold their
+    ``initial_lr``, which a loaded optimizer state does)."""
     if config.schedule == "cosine":
-        return tc.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return tc.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
+                                                       last_epoch=epochs_done - 1)
     if config.schedule == "constant":
         return None
     raise ValueError(f"unknown schedule {config.schedule!r}; choose 'cosine' or 'constant'")
@@ -156,15 +222,57 @@ def train_one_epoch(model, loader, optimizer, description: str = "",
         loss = tc.nn.functional.cross_entropy(logits, labels)
         optimizer.zero_grad()
         loss.backward()
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):  # the step would spread NaN into every weight
+            raise FloatingPointError(
+                f"training diverged: the loss became {loss_value} after {seen} images of this "
+                f"epoch; lower the learning rate (--lr, now "
+                f"{optimizer.param_groups[0]['lr']:g})")
         optimizer.step()
         batch = labels.shape[0]
-        total_loss += loss.item() * batch
+        total_loss += loss_value * batch
         correct += int((logits.argmax(dim=1) == labels).sum().item())
         seen += batch
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{total_loss / seen:.4f}")
-        _notify(callbacks, "on_batch_end", model, loss.item())
+        _notify(callbacks, "on_batch_end", model, loss_value)
     return total_loss / seen, correct / seen
+
+
+@tc.no_grad()
+def recalibrate_batch_norm(model, dataset, batches: int = 20, batch_size: int = 32) -> None:
+    """Recompute every BatchNorm layer's running statistics for the model's current weights.
+
+    During an epoch the running averages mix statistics of many older versions of the weights;
+    early in training, when the weights move fast, they can be far from what the final weights
+    produce, and a network that is right in training mode is at chance in eval mode (MobileNet
+    after one epoch on digits: 60 % with batch statistics, 10 % with running ones). Averaging
+    the batch statistics of ``batches`` batches of training images, with the weights frozen,
+    fixes that ("precise BN", Wu & Johnson 2021). The random generator is restored afterwards,
+    so the data order and augmentation of the next epochs do not change.
+    """
+    layers = [m for m in model.modules()
+              if isinstance(m, tc.nn.layers._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return
+    generator = tc.default_generator().bit_generator
+    saved_state, momenta = generator.state, [layer.momentum for layer in layers]
+    was_training = model.training
+    model.train()
+    try:
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None  # None: the plain average over the batches seen
+        loader = tc.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+        for index, (images, _) in enumerate(loader):
+            if index == batches:
+                break
+            model(images.to(next(model.parameters()).device))
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+        generator.state = saved_state
+        model.train(was_training)
 
 
 @tc.no_grad()
@@ -237,37 +345,49 @@ def fit(config: TrainConfig, resume: str | None = None,
     checkpoint is saved) and ``on_train_end(model, history)``. A callback whose ``stop_training``
     is true after an epoch ends the run there, its checkpoint saved.
     """
+    state = load_checkpoint(resume) if resume else None
+    first_epoch = 0
+    if state is not None:  # the checkpoint's configuration wins, except for the epoch count
+        known = {field.name for field in dataclasses.fields(TrainConfig)}
+        saved = {key: value for key, value in state["config"].items() if key in known}
+        config = TrainConfig(**{**saved, "epochs": config.epochs, "out": config.out,
+                                "progress": config.progress})
+        first_epoch = int(state["epoch"])
+    check_config(config)
+    if first_epoch >= config.epochs:
+        raise ValueError(f"nothing left to train: {resume} already holds "
+                         f"{_plural(first_epoch, 'epoch')} and --epochs is {config.epochs}; "
+                         f"pass --epochs {first_epoch + 1} or more to train further")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.npz"
-    state = tc.load(resume) if resume else None
-    if state is not None:  # the checkpoint's configuration wins, except for the epoch count
-        epochs = config.epochs
-        config = TrainConfig(**{**state["config"], "epochs": epochs, "out": config.out,
-                                "progress": config.progress})
+    # a save killed halfway leaves its temporary file behind (the checkpoint itself is replaced
+    # atomically, so it is always whole): clear them before writing new ones
+    for stray in out.glob(f".{checkpoint.name}.*.tmp"):
+        stray.unlink(missing_ok=True)
     tc.manual_seed(config.seed)
     train_set, test_set, image_shape, classes = load_datasets(config)
     model = build_model(config, image_shape, len(classes)).to(config.device)
     optimizer = build_optimizer(config, model.parameters())
-    scheduler = build_scheduler(config, optimizer)
     history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
-    first_epoch = 0
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
-        first_epoch = state["epoch"]
         tc.default_generator().bit_generator.state = json.loads(state["generator"])
-        log(f"resumed from {resume} after epoch {first_epoch}")
-    train_loader = tc.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
-    test_loader = tc.data.DataLoader(test_set, batch_size=256)
+        log(f"resumed from {resume} after {_plural(first_epoch, 'epoch')}")
+    # built after the optimizer's state is loaded, for the whole run (see build_scheduler)
+    scheduler = build_scheduler(config, optimizer, epochs_done=first_epoch)
+    # the loaders copy each batch to the model's device once (no copies inside the loop)
+    train_loader = tc.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                                      device=config.device)
+    test_loader = tc.data.DataLoader(test_set, batch_size=256, device=config.device)
     parameters = sum(p.numel() for p in model.parameters())
     log(f"training {config.model} ({parameters:,} parameters) on {config.dataset} "
         f"({len(train_set)} train / {len(test_set)} test images of shape {image_shape}) with "
         f"{config.optimizer} lr={config.learning_rate:g}, batch {config.batch_size}, "
-        f"{config.epochs} epochs, seed {config.seed}")
+        f"{_plural(config.epochs, 'epoch')}, seed {config.seed}")
+    saved_epoch = None  # the last epoch this run wrote a checkpoint for
     _notify(callbacks, "on_train_begin", model, test_set, classes, history)
     try:
         for epoch in range(first_epoch, config.epochs):
@@ -277,11 +397,13 @@ def fit(config: TrainConfig, resume: str | None = None,
                 config.progress, callbacks)
             if scheduler is not None:
                 scheduler.step()
+            recalibrate_batch_norm(model, train_set, batch_size=config.batch_size)
             test_loss, test_acc = evaluate(model, test_loader)
             for key, value in (("train_loss", train_loss), ("train_acc", train_acc),
                                ("test_loss", test_loss), ("test_acc", test_acc)):
                 history[key].append(value)
             save_checkpoint(checkpoint, model, optimizer, scheduler, config, epoch + 1, history)
+            saved_epoch = epoch + 1
             log(f"epoch {epoch + 1:>3}/{config.epochs}  loss {train_loss:.4f}  "
                 f"train acc {100 * train_acc:6.2f}%  test loss {test_loss:.4f}  "
                 f"test acc {100 * test_acc:6.2f}%  ({time.perf_counter() - started:.1f} s)")
@@ -290,8 +412,15 @@ def fit(config: TrainConfig, resume: str | None = None,
                 log(f"stopped on request after epoch {epoch + 1} (checkpoint saved)")
                 break
     except KeyboardInterrupt:
-        log(f"\ninterrupted: the checkpoint of the last finished epoch is in {checkpoint} "
-            f"(continue with --resume {checkpoint})")
+        if saved_epoch is not None:
+            log(f"\ninterrupted: the checkpoint of epoch {saved_epoch} is in {checkpoint} "
+                f"(continue with --resume {checkpoint})")
+        elif resume:
+            log(f"\ninterrupted before an epoch finished: nothing new was saved; {resume} "
+                f"still holds {_plural(first_epoch, 'epoch')}")
+        else:
+            log(f"\ninterrupted during epoch {first_epoch + 1}: no epoch finished, so no "
+                f"checkpoint was written")
         raise
     finally:
         _notify(callbacks, "on_train_end", model, history)
@@ -299,6 +428,23 @@ def fit(config: TrainConfig, resume: str | None = None,
             curves = plot_history(history, out / "curves.png")
             if curves is not None:
                 log(f"learning curves: {curves}")
-    log(f"checkpoint: {checkpoint}")
+    if saved_epoch is not None:
+        log(f"checkpoint: {checkpoint}")
     return history
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by :func:`fit`, or a clear error: a missing file, anything
+    ``tc.load`` cannot read (``tc.LoadError`` names the path and the problem), or a readable file
+    that is not a training checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {path}: no such file (checkpoints are written to "
+                                f"<out>/checkpoint.npz)")
+    state = tc.load(path)
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(f"--resume {path}: not a checkpoint written by tinyconv train (it has "
+                         f"no {', '.join(missing)})")
+    return state
 

@@ -113,6 +113,9 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str):  # the key becomes an attribute and a state_dict prefix
+            raise TypeError(f"ModuleDict: keys must be strings, got {key!r} "
+                            f"({type(key).__name__})")
         self.add_module(key, module)
 
     def __delitem__(self, key: str) -> None:
@@ -139,7 +142,7 @@ class ModuleDict(Module):
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
         pairs = modules.items() if isinstance(modules, Mapping) else modules
         for key, module in pairs:
-            self.add_module(key, module)
+            self[key] = module
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("ModuleDict is a container, not a layer: index it in your own forward()")
