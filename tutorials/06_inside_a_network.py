@@ -271,5 +271,10 @@ save_figure(fig, "06_feature_maps.png")
 #   early, large feature maps take most of the memory.
 # - Filters are weights you can draw; forward hooks let you read any layer's output.
 #
+# To poke at a trained network instead of reading PNGs, run `tinyconv train --live` (watch the
+# filters and activations change while it learns), then `tinyconv show`: draw a digit and every
+# layer responds, and hovering over a feature-map pixel lights up its receptive field in the
+# input — the size-and-stride arithmetic above, made visible (see the README's "See inside").
+#
 # Tutorial 07 tours the architectures that came after AlexNet and VGG, and reuses a trained
 # network for a new task.

@@ -117,8 +117,12 @@
     context.putImageData(image, 0, 0);
   }
 
-  // about 64 screen pixels per map, in whole screen pixels per value
-  const mapScale = (h, w) => Math.max(1, Math.min(16, Math.round(64 / Math.max(h, w))));
+  // Screen pixels per value: a map is drawn twice its size, at least 40 pixels (to hover over)
+  // and at most 64, so that pooling visibly shrinks the maps without hiding the small ones.
+  const mapScale = (h, w) => {
+    const side = Math.max(h, w);
+    return Math.max(1, Math.min(16, Math.round(Math.min(64, Math.max(40, 2 * side)) / side)));
+  };
 
   // -- the header, the strip, the filters ----------------------------------------------------
 
@@ -204,7 +208,12 @@
 
   function column(title, meta) {
     const box = element("div", "column");
-    box.append(element("h4", "", title));
+    const heading = element("h4");
+    title.split(".").forEach((part, k) => {  // narrow columns break dotted names at the dots
+      if (k > 0) heading.append(".", element("wbr"));
+      heading.append(part);
+    });
+    box.append(heading);
     if (meta) box.append(element("div", "meta", meta));
     return box;
   }
@@ -226,7 +235,7 @@
     const inputBox = column("input", `${input.shape.join("×")} · what the network sees`);
     const view = element("div", "input-view");
     const canvas = element("canvas");
-    const scale = Math.max(1, Math.floor(160 / Math.max(H, W)));
+    const scale = Math.max(1, Math.floor(128 / Math.max(H, W)));
     paint(canvas, input.values, 0, H, W, grey, scale);
     const overlay = element("canvas", "overlay");
     overlay.width = W * scale;
