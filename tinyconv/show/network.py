@@ -277,12 +277,17 @@ class Network:
             result["note"] = "the model's output is not one row of class scores: no softmax"
         return result
 
-    def run_test_image(self, index: int) -> dict:
-        """:meth:`run` on test image ``index``, with its label."""
+    def check_test_index(self, index: Any) -> int:
+        """``index`` if it names a test image, else ValueError saying which would."""
         if not isinstance(index, int) or isinstance(index, bool) or \
                 not 0 <= index < len(self.test_images):
             raise ValueError(f"test_index: expected an int from 0 to {len(self.test_images) - 1}"
                              f", got {index!r}")
+        return index
+
+    def run_test_image(self, index: int) -> dict:
+        """:meth:`run` on test image ``index``, with its label."""
+        self.check_test_index(index)
         return self.run(self.test_images[index]) | {"label": int(self.test_labels[index]),
                                                     "test_index": index}
 

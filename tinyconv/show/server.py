@@ -91,8 +91,7 @@ class ShowApp:
                                f"keys {sorted(body)}")
         try:
             if "test_index" in body:
-                index = body["test_index"]
-                network.run_test_image(index)  # validates before the model is queued
+                index = network.check_test_index(body["test_index"])
                 if self.live is not None:
                     self.live.follow_test_image(index)
                 return self.call_model(lambda: network.run_test_image(index))

@@ -654,6 +654,8 @@
   function renderModel(model) {
     state.model = model;
     renderTitle(model);
+    const digits = model.classes.every((name) => /^[0-9]$/.test(name));
+    $("draw-panel").querySelector("h2").textContent = digits ? "Draw a digit" : "Draw an image";
     renderStrip(model);
     renderFilters(model.filters, false);
     $("skipped").textContent = model.skipped.length ? `Not drawn, since they change no value ` +
