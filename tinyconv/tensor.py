@@ -866,19 +866,17 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
-        if isinstance(value, Tensor):
-            check_same_device("__setitem__", (self, value))
-            value = value.data
-        self.data[self._array_index(index)] = value
+        self.data[self._array_index(index)] = self._operand_array("__setitem__", value)
 
     def _array_index(self, index: Any) -> Any:
-        """Tensors inside an index become arrays (integer-array and boolean-mask indexing)."""
+        """Tensors, lists and NumPy arrays inside an index become arrays of this tensor's
+        device (integer-array and boolean-mask indexing; CuPy takes no NumPy index)."""
         if isinstance(index, Tensor):
             check_same_device("index", (self, index))
             return index.data
         if isinstance(index, tuple):
             return tuple(self._array_index(i) for i in index)
-        if isinstance(index, list):
+        if isinstance(index, (list, np.ndarray)):
             return self.xp.asarray(index)
         return index
 
@@ -929,10 +927,13 @@ class Tensor:
         return self
 
     def _operand_array(self, op: str, other: Any) -> Any:
-        """The array (or number) to combine with ``self.data`` in place."""
+        """The array (or number) to combine with ``self.data`` in place: a tensor must be on
+        this device; lists and NumPy arrays are constants, copied to it."""
         if isinstance(other, Tensor):
             check_same_device(op, (self, other))
             return other.data
+        if isinstance(other, (list, tuple, np.ndarray)):
+            return self.xp.asarray(other)
         return other
 
     def zero_(self) -> Tensor:
@@ -945,11 +946,7 @@ class Tensor:
 
     def copy_(self, source: Any) -> Tensor:
         """Copy ``source`` (broadcast to this shape) into this tensor."""
-        if isinstance(source, Tensor):
-            check_same_device("copy_", (self, source))
-            source = source.data
-        else:
-            source = self.xp.asarray(source)
+        source = self.xp.asarray(self._operand_array("copy_", source))
         if tuple(source.shape) != self.shape:
             source = self.xp.broadcast_to(source, self.shape)
         return self._inplace("copy_", source)
