@@ -53,6 +53,11 @@ def _cases(files: dict[str, Path]) -> dict[str, CliCase]:
         "unknown option": case("unrecognized arguments: --learning-rate", "--learning-rate", "1"),
         "fashion without files": case("fashion-mnist needs --data-root", "--dataset",
                                       "fashion-mnist"),
+        "data root missing": case("are not both in", "--dataset", "mnist", "--data-root",
+                                  files["dir"] / "no-such-folder"),
+        "progress twice": case("argument --progress: not allowed with argument --no-progress",
+                               "--progress"),
+        "port text": case("argument --port: invalid int value: 'abc'", "--live", "--port", "abc"),
         "resume missing": case("no such file", "--resume", files["dir"] / "missing.npz"),
         "resume empty": case("empty.npz", "--resume", files["empty"]),
         "resume truncated": case("truncated.npz", "--resume", files["truncated"]),
@@ -148,3 +153,22 @@ def test_help_reads_as_plain_text(tmp_path):
     top = subprocess.run([sys.executable, "-m", "tinyconv", "--help"], capture_output=True,
                          text=True, timeout=300, cwd=tmp_path).stdout
     assert "``" not in done.stdout + top
+
+
+# options that take no value, so nothing about them can be wrong on their own
+NO_BAD_VALUE = {"-h": "prints the help", "--help": "prints the help",
+                "--debug": "test_debug_shows_the_traceback", "--no-progress": "in every case",
+                "--live": "a switch (its --port is a case)", "--no-browser": "a switch"}
+
+
+def test_every_option_of_train_has_a_bad_case():
+    from tinyconv.__main__ import _parser
+
+    commands = next(action for action in _parser()._actions if action.dest == "command")
+    options = {option for action in commands.choices["train"]._actions
+               for option in action.option_strings}
+    used = {arg for case in _cases({key: Path(key) for key in
+                                    ("dir", "empty", "truncated", "corrupt", "weights",
+                                     "finished")}).values() for arg in case.args}
+    missing = options - used - set(NO_BAD_VALUE)
+    assert not missing, f"add bad cases for tinyconv train {sorted(missing)} to _cases()"
