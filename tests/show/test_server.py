@@ -21,7 +21,8 @@ def request(server, method: str, path: str, body=None, headers=None):
     """``(status, parsed JSON or raw bytes)`` of one request."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    connection.request(method, path, body=data, headers=headers or {})
+    headers = ({"Content-Type": "application/json"} if method == "POST" else {}) | (headers or {})
+    connection.request(method, path, body=data, headers=headers)
     response = connection.getresponse()
     payload = response.read()
     connection.close()
@@ -97,6 +98,7 @@ def test_bad_predict_requests_get_a_4xx_with_a_message(show_server, body, status
 def test_oversized_body_is_refused_before_reading_it(show_server):
     connection = http.client.HTTPConnection("127.0.0.1", show_server.port, timeout=10)
     connection.putrequest("POST", "/api/predict")
+    connection.putheader("Content-Type", "application/json")
     connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
     connection.endheaders()  # no body sent: the server must answer from the header alone
     response = connection.getresponse()
@@ -114,6 +116,19 @@ def test_unexpected_host_header_is_rejected(show_server, host):
     status, _ = request(show_server, "GET", "/api/model",
                         headers={"Host": f"localhost:{show_server.port}"})
     assert status == 200
+
+
+def test_posts_from_forms_or_other_sites_are_refused(show_server):
+    body = {"test_index": 0}
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
+        status, payload = request(show_server, "POST", "/api/predict", b"{}",
+                                  headers={"Content-Type": content_type})
+        assert status == 415 and "Content-Type: application/json" in payload["error"]
+    status, payload = request(show_server, "POST", "/api/predict", body,
+                              headers={"Origin": "http://evil.example.com"})
+    assert status == 403 and "another site" in payload["error"]
+    own = {"Origin": f"http://127.0.0.1:{show_server.port}"}
+    assert request(show_server, "POST", "/api/predict", body, headers=own)[0] == 200
 
 
 def test_routes_and_methods(show_server):

@@ -8,8 +8,10 @@ another request, nor the training loop.
 
 Safety: the server binds to 127.0.0.1 only (nothing outside the machine can reach it, and no
 data leaves it), and it answers only requests whose ``Host`` header names that address or
-``localhost`` with its own port: a web page elsewhere cannot use DNS rebinding to read it.
-Request bodies are limited to :data:`MAX_BODY_BYTES`.
+``localhost`` with its own port: a web page elsewhere cannot use DNS rebinding to read it. A POST
+must say ``Content-Type: application/json`` and, if it has an ``Origin``, come from this server:
+another site open in the browser cannot stop a training run with a plain form. Request bodies
+are limited to :data:`MAX_BODY_BYTES`.
 
 Routes (all JSON except the page and its files)::
 
@@ -151,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, method: str) -> None:
         try:
             self._check_host()
+            if method == "POST":
+                self._check_post()
             url = urlsplit(self.path)
             route = (method, url.path)
             app = self.server.app
@@ -189,6 +193,18 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.FORBIDDEN,
                                f"unexpected Host header {host!r}: this server answers only "
                                f"{' or '.join(sorted(self.server.allowed_hosts()))}")
+
+    def _check_post(self) -> None:
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc not in self.server.allowed_hosts():
+            raise RequestError(HTTPStatus.FORBIDDEN,
+                               f"a POST from another site ({origin}) is not accepted")
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            self.close_connection = True  # the body is not read
+            raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                               f"a POST must send Content-Type: application/json, got "
+                               f"{content_type or 'none'!r}")
 
     def _read_body(self) -> bytes:
         try:
