@@ -191,6 +191,11 @@ def test_live_training_publishes_serves_drawings_and_stops(tmp_path):
         # the page polls with the version it has: nothing changed, nothing re-sent
         assert request(server, "GET", f"/api/live?since={final['version']}")[1] == \
             {"live": True, "version": final["version"], "unchanged": True}
+        # ... and a snapshot the page already has is not sent again
+        snapshot = final["snapshot"]["id"]
+        assert snapshot > 1 and final["snapshot"]["result"]["predicted"] in range(10)
+        assert request(server, "GET", f"/api/live?snapshot={snapshot}")[1]["snapshot"] == \
+            {"id": snapshot, "unchanged": True}
         # after training the page still gets answers (from the server's own thread)
         assert request(server, "POST", "/api/predict", {"test_index": 0})[0] == 200
     finally:

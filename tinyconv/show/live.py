@@ -2,7 +2,8 @@
 
 :class:`LiveTraining` is a callback for :func:`tinyconv.training.fit`. After every step it
 records the loss and, at most every ``snapshot_seconds``, a snapshot: the first layer's filters
-and every layer's output for one test image. The server's threads only *read* what was
+and every layer's output for one test image (less often when a snapshot is slow for a big model:
+at most 5% of the time goes to them). The server's threads only *read* what was
 published, under a lock held for a dict copy, so the training loop never waits on the browser.
 
 One thing runs in the training thread on the page's behalf: a digit the learner draws during
@@ -53,7 +54,8 @@ class LiveTraining:
         self._requests: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self._running = False  # True between on_train_begin and on_train_end
         self._test_index = 0
-        self._last_snapshot = 0.0
+        self._last_snapshot = 0.0  # when the last snapshot was taken (time.monotonic())
+        self._snapshot_cost = 0.0  # how long it took
         self._state: dict[str, Any] = {
             "live": True, "status": "starting", "version": 0, "step": 0, "epoch": 0,
             "epochs": None, "losses": [], "loss_every": 1, "epochs_done": [], "snapshot": None}
@@ -103,14 +105,19 @@ class LiveTraining:
 
     # -- called by the server's threads ---------------------------------------------------------
 
-    def state(self, since: int = 0) -> dict:
+    def state(self, since: int = 0, snapshot_since: int = 0) -> dict:
         """The run's state; ``{"version": v, "unchanged": true}`` when nothing changed since
-        ``since`` (the page polls with the version it last saw)."""
+        version ``since``, and the snapshot as ``{"id": i, "unchanged": true}`` when the page
+        already has snapshot ``snapshot_since`` (the page polls with what it last saw)."""
         with self._lock:
             if since and since == self._state["version"]:
                 return {"live": True, "version": since, "unchanged": True}
-            return dict(self._state, losses=list(self._state["losses"]),
-                        epochs_done=list(self._state["epochs_done"]))
+            state = dict(self._state, losses=list(self._state["losses"]),
+                         epochs_done=list(self._state["epochs_done"]))
+        snapshot = state["snapshot"]
+        if snapshot is not None and snapshot_since and snapshot["id"] == snapshot_since:
+            state["snapshot"] = {"id": snapshot_since, "unchanged": True}
+        return state
 
     def request_stop(self) -> None:
         """Stop after the current epoch, once its checkpoint is saved."""
@@ -155,15 +162,18 @@ class LiveTraining:
         now = time.monotonic()
         with self._lock:
             index = self._test_index
-            due = force or now - self._last_snapshot >= self.snapshot_seconds
-            if not due or self.network is None:
+            interval = max(self.snapshot_seconds, 20 * self._snapshot_cost)
+            if not (force or now - self._last_snapshot >= interval) or self.network is None:
                 return
-            self._last_snapshot = now
         network = self.network
         snapshot = {"filters": network.filters(first_only=True),
                     "result": network.run_test_image(index)}
         with self._lock:
-            self._state["snapshot"] = snapshot | {"step": self._state["step"]}
+            self._last_snapshot = time.monotonic()
+            self._snapshot_cost = self._last_snapshot - now
+            previous = self._state["snapshot"]
+            snapshot.update(id=previous["id"] + 1 if previous else 1, step=self._state["step"])
+            self._state["snapshot"] = snapshot
             self._state["version"] += 1
 
 

@@ -20,7 +20,9 @@ Routes (all JSON except the page and its files)::
     GET  /api/model         Network.describe(): layers, filters, test-image strip
     POST /api/predict       {"pixels": H rows of W numbers in [0, 1]} or {"test_index": i}
                             -> Network.run(): every layer's output, softmax, prediction
-    GET  /api/live          the training run's state ({"live": false} for tinyconv show)
+    GET  /api/live?since=V&snapshot=S
+                            the training run's state ({"live": false} for tinyconv show),
+                            without what the page already has (version V, snapshot S)
     POST /api/stop          ask the training run to stop after the current epoch
 """
 
@@ -102,10 +104,10 @@ class ShowApp:
             raise RequestError(HTTPStatus.BAD_REQUEST, f"predict: {error}") from None
         return self.call_model(lambda: network.run(image))
 
-    def live_state(self, since: int) -> dict:
+    def live_state(self, since: int = 0, snapshot_since: int = 0) -> dict:
         if self.live is None:
             return {"live": False}
-        return self.live.state(since)
+        return self.live.state(since, snapshot_since)
 
     def stop(self) -> dict:
         if self.live is None:
@@ -170,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             if route == ("POST", "/api/predict"):
                 return self._send_json(app.predict(self._read_json()))
             if route == ("GET", "/api/live"):
-                return self._send_json(app.live_state(_since(url.query)))
+                return self._send_json(app.live_state(_query_int(url.query, "since"),
+                                                      _query_int(url.query, "snapshot")))
             if route == ("POST", "/api/stop"):
                 self._read_body()
                 return self._send_json(app.stop())
@@ -180,6 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
                                    f"{method} is not allowed on {url.path}")
             raise RequestError(HTTPStatus.NOT_FOUND, f"no route {url.path}")
         except RequestError as error:
+            self.close_connection = True  # a body may be left unread: never reuse the socket
             self._send_json({"error": str(error)}, error.status)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the browser went away
@@ -238,11 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def _since(query: str) -> int:
-    """``since=N`` from a query string (0 when absent or not a number)."""
+def _query_int(query: str, name: str) -> int:
+    """``name=N`` from a query string (0 when absent or not a number)."""
     for part in query.split("&"):
         key, _, value = part.partition("=")
-        if key == "since" and value.isdigit():
+        if key == name and value.isdigit():
             return int(value)
     return 0
 

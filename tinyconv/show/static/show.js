@@ -15,7 +15,8 @@
     result: null,       // /api/predict: every layer's output for the current image
     live: false,        // a training run is being served
     follow: true,       // live: show the snapshot's test image (false once the learner draws)
-    liveVersion: 0,
+    liveVersion: 0,     // the last state and snapshot seen (the server omits them if unchanged)
+    snapshotId: 0,
     inFlight: false,    // one prediction request at a time ...
     again: false,       // ... and one more if the drawing changed meanwhile
     inputView: null,    // the input column's canvas and overlay, for receptive fields
@@ -602,7 +603,8 @@
     if (last) text += ` · test accuracy ${(100 * last.test_acc).toFixed(1)} %`;
     $("live-status").textContent = text;
     $("stop").disabled = live.status !== "training";
-    if (live.snapshot && state.model) {
+    if (live.snapshot && !live.snapshot.unchanged && state.model) {
+      state.snapshotId = live.snapshot.id;
       renderFilters(live.snapshot.filters, true);
       if (state.follow) showResult(live.snapshot.result);
     }
@@ -612,7 +614,8 @@
     let seen = false;
     for (;;) {
       try {
-        const live = await api(`/api/live?since=${state.liveVersion}`);
+        const live = await api(`/api/live?since=${state.liveVersion}` +
+          `&snapshot=${state.snapshotId}`);
         if (!live.live) return;
         seen = true;
         state.live = true;
@@ -673,7 +676,7 @@
       $("follow").hidden = true;
       clearPad();
       if (state.result && state.result.test_index !== undefined) markStrip(state.result.test_index);
-      state.liveVersion = 0;  // the next poll brings the latest snapshot
+      state.liveVersion = state.snapshotId = 0;  // the next poll brings the latest snapshot
     });
     if (EXPORTED) {
       renderModel(EXPORTED.model);
