@@ -188,7 +188,7 @@ def layer_macs(module: Any, inputs: tuple, output: Any) -> int:
 
 
 def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]],
-            dtype: Any = "float32", batch_size: int = 1, device: str = "cpu",
+            dtype: Any = "float32", batch_size: int = 1, device: str | None = None,
             print_table: bool = True) -> Summary:
     """Run ``model`` once on zeros and report every layer's output shape, parameters,
     multiply-adds and activation memory.
@@ -199,7 +199,8 @@ def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]],
             list of such shapes for a model whose forward takes several inputs.
         dtype: dtype of the zero input(s) (float32 by default).
         batch_size: N, prepended to every input shape (MACs and memory grow linearly with it).
-        device: where the input is created; it must be the model's device.
+        device: where the input is created; by default the model's device (that of its first
+            parameter, the CPU for a model without parameters).
         print_table: print the table (the returned :class:`Summary` holds the same data).
 
     Returns:
@@ -212,6 +213,8 @@ def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]],
         raise TypeError(f"summary: model must be a tinyconv Module, got {type(model).__name__}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"summary: batch_size must be a positive int, got {batch_size!r}")
+    if device is None:
+        device = next((p.device for p in model.parameters()), "cpu")
     sizes = _input_sizes(input_size)
     shapes = [(batch_size,) + size for size in sizes]
     np_dtype = as_dtype(dtype)
