@@ -120,3 +120,23 @@ def test_default_checkpoint_is_the_newest_under_runs(tmp_path):
         (folder / "checkpoint.npz").write_bytes(b"")
         os.utime(folder / "checkpoint.npz", (1000 + index, 1000 + index))
     assert find_checkpoint(tmp_path / "runs") == tmp_path / "runs/resnet18-shapes/checkpoint.npz"
+
+
+def test_show_trains_a_model_first_when_there_is_no_checkpoint(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    import tinyconv.training
+    from tinyconv.__main__ import main
+
+    @dataclasses.dataclass
+    class OneEpoch(tinyconv.training.TrainConfig):  # the default run, shortened for the test
+        epochs: int = 1
+        progress: bool | None = False
+
+    monkeypatch.setattr(tinyconv.training, "TrainConfig", OneEpoch)
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", "--export", "page.html"]) == 0
+    out = capsys.readouterr().out
+    assert "no checkpoint under runs/ yet: training lenet5 on digits first" in out
+    assert (tmp_path / "runs/lenet5-digits/checkpoint.npz").exists()
+    assert (tmp_path / "page.html").stat().st_size > 10_000
