@@ -309,6 +309,13 @@ def test_tensor_from_a_range_as_in_pytorch():
     assert tc.tensor(range(0)).shape == (0,)
 
 
+def test_tensor_from_another_librarys_array_keeps_its_dtype():
+    torch = pytest.importorskip("torch")
+    t = tc.tensor(torch.ones(2, 3, dtype=torch.float64))
+    assert t.dtype == tc.float64 and t.shape == (2, 3) and t.device == "cpu"
+    assert tc.tensor(torch.arange(3)).tolist() == [0, 1, 2]
+
+
 @pytest.mark.parametrize("data, received", [
     ("abc", "str"), (None, "NoneType"), ({1: 2}, "dict"), ({1, 2}, "set"), (object(), "object"),
     (b"\x00", "bytes"),

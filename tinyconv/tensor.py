@@ -1031,17 +1031,18 @@ def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 
 _ACCEPTED_DATA = ("a number, a (nested) list or tuple of numbers, a range, a NumPy or CuPy array, "
-                  "or a Tensor")
+                  "a Tensor, or an object with __array__ (a PyTorch CPU tensor...)")
 
 
 def _device_of_data(data: Any) -> Device:
     """The device ``data`` is on, or a TypeError for data a tensor cannot be made from."""
     if isinstance(data, Tensor):
         return data.device
-    if isinstance(data, (np.ndarray, np.generic, list, tuple, range, numbers.Number)):
-        return _CPU
     if hasattr(data, "__cuda_array_interface__"):  # a CuPy array (or another GPU array)
         return Device("cuda")
+    if isinstance(data, (np.ndarray, np.generic, list, tuple, range, numbers.Number)) or \
+            hasattr(data, "__array__"):
+        return _CPU
     raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} ({data!r:.40}); "
                     f"expected {_ACCEPTED_DATA}")
 
@@ -1051,6 +1052,9 @@ def _to_array(data: Any, dtype: np.dtype | None, xp: Any, source_device: Device)
     Python floats become float32 and Python ints int64; arrays keep their dtype."""
     if isinstance(data, Tensor):
         data = data.data
+    if not isinstance(data, (np.ndarray, np.generic, list, tuple, range, numbers.Number)) and \
+            hasattr(data, "__array__") and not hasattr(data, "__cuda_array_interface__"):
+        data = np.asarray(data)  # another library's CPU array: it keeps its dtype
     if isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__cuda_array_interface__"):
         same_module = source_device.type == ("cpu" if xp is np else "cuda")
         array = xp.array(data if same_module else to_host(data), copy=True)
