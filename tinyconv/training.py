@@ -44,6 +44,9 @@ CHECKPOINT_KEYS = ("model", "optimizer", "config", "epoch", "history", "generato
 # (digits, batch 32; the table in the README's training section). A model missing here, or an
 # optimizer missing for it, uses the optimizer's default from OPTIMIZERS.
 MODEL_LEARNING_RATES: dict[str, dict[str, float]] = {}
+# Models whose layers fix the input size (the others adapt: small_input, adaptive pooling): the
+# data sets are resized to it. Any other image size is the data set's own (32x32 for digits).
+MODEL_IMAGE_SIZES: dict[str, int] = {"zfnet": 224}
 
 
 def model_builders() -> list[str]:
@@ -121,16 +124,19 @@ def load_datasets(config: TrainConfig):
     """``(train, test, image_shape, class_names)`` for the configured data set.
 
     ``digits`` are resized to 32×32, the input size of LeNet-5; MNIST-like sets stay 28×28 unless
-    the model is LeNet-5, which is padded to 32×32 as in the original paper.
+    the model is LeNet-5, which is padded to 32×32 as in the original paper. A model of
+    :data:`MODEL_IMAGE_SIZES` gets its images resized to its size.
     """
     name = config.dataset
     wants_32 = config.model == "lenet5"
+    fixed_size = MODEL_IMAGE_SIZES.get(config.model)
     if name == "digits":  # standardised with the training split's mean and std
-        # 1,438 training images are few: random shifts of up to 2 pixels (edge pixels repeated,
-        # i.e. background) show the network each digit in slightly different places
-        shift = tc.data.RandomCrop(32, padding=2, padding_mode="edge")
-        train = tc.data.digits(train=True, size=32, normalize=True, transform=shift)
-        test = tc.data.digits(train=False, size=32, normalize=True)
+        # 1,438 training images are few: random shifts of up to 1/16 of the image (edge pixels
+        # repeated, i.e. background) show the network each digit in slightly different places
+        size = fixed_size or 32
+        shift = tc.data.RandomCrop(size, padding=size // 16, padding_mode="edge")
+        train = tc.data.digits(train=True, size=size, normalize=True, transform=shift)
+        test = tc.data.digits(train=False, size=size, normalize=True)
     elif name in ("mnist", "fashion-mnist"):
         kwargs: dict[str, Any] = {"fashion": name == "fashion-mnist"}
         if config.data_root is not None:
@@ -143,9 +149,14 @@ def load_datasets(config: TrainConfig):
         if wants_32:  # LeNet-5 read 32x32 images: MNIST's 28x28 digits with a 2-pixel border
             train, test = (tc.data.TensorDataset(tc.pad(ds.tensors[0], (2, 2, 2, 2)),
                                                  ds.tensors[1]) for ds in (train, test))
+        if fixed_size is not None:
+            train, test = (tc.data.TensorDataset(
+                tc.tensor(tc.data.transforms.resize(ds.tensors[0].numpy(), fixed_size)),
+                ds.tensors[1]) for ds in (train, test))
     elif name == "shapes":
-        train = tc.data.shapes(train=True, size=32 if wants_32 else 28)
-        test = tc.data.shapes(train=False, size=32 if wants_32 else 28)
+        size = fixed_size or (32 if wants_32 else 28)
+        train = tc.data.shapes(train=True, size=size)
+        test = tc.data.shapes(train=False, size=size)
     else:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     image_shape = tuple(train[0][0].shape)
@@ -167,8 +178,12 @@ def build_model(config: TrainConfig, image_shape: tuple, num_classes: int) -> tc
     builder = getattr(tc.models, config.model)
     channels, height, _ = image_shape
     kwargs: dict[str, Any] = {"num_classes": num_classes, "in_channels": channels}
-    if "small_input" in inspect.signature(builder).parameters:  # the ImageNet-sized models
+    parameters = inspect.signature(builder).parameters
+    if "small_input" in parameters:  # the ImageNet-sized models with a CIFAR-sized variant
         kwargs["small_input"] = True
+    if "input_size" in parameters:  # built for one size: the data's (an int if it takes one)
+        default = parameters["input_size"].default
+        kwargs["input_size"] = height if isinstance(default, int) else tuple(image_shape[1:])
     return builder(**kwargs)
 
 
