@@ -202,3 +202,22 @@ def test_live_training_publishes_serves_drawings_and_stops(tmp_path):
         live.request_stop()
         server.shutdown()
         server.server_close()
+
+
+def test_a_request_the_training_loop_never_reaches_gets_a_503(network):
+    import tinyconv as tc
+
+    live = LiveTraining(request_timeout=0.2)
+    test_set = tc.data.TensorDataset(tc.tensor(network.test_images[:4]),
+                                     tc.tensor(network.test_labels[:4]))
+    live.on_train_begin(network.model, test_set, network.classes,
+                        {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []})
+    server, thread = start_server(ShowApp(live=live))
+    try:  # training "runs" (on_train_begin was called) but no step ever serves the queue
+        status, payload = request(server, "POST", "/api/predict", {"test_index": 1})
+        assert status == 503 and "did not get to this request in time" in payload["error"]
+        live.on_train_end(network.model, {})
+        assert request(server, "POST", "/api/predict", {"test_index": 1})[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()

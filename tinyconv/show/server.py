@@ -66,10 +66,15 @@ class ShowApp:
         self._lock = threading.Lock()
 
     def call_model(self, function: Callable[[], Any]) -> Any:
-        if self.live is not None:
+        if self.live is None:
+            with self._lock:
+                return function()
+        try:
             return self.live.call_model(function)
-        with self._lock:
-            return function()
+        except TimeoutError:  # concurrent.futures.TimeoutError is TimeoutError since 3.11
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE,
+                               "the training loop did not get to this request in time (a long "
+                               "evaluation?); retry") from None
 
     def current_network(self) -> Any:
         network = self.live.network if self.live is not None else self.network
@@ -93,15 +98,17 @@ class ShowApp:
             raise RequestError(HTTPStatus.BAD_REQUEST,
                                f'predict: expected exactly one of "pixels" or "test_index", got '
                                f"keys {sorted(body)}")
-        try:
+        try:  # the request is checked here; the model runs below, where errors are bugs (500)
             if "test_index" in body:
                 index = network.check_test_index(body["test_index"])
-                if self.live is not None:
-                    self.live.follow_test_image(index)
-                return self.call_model(lambda: network.run_test_image(index))
-            image = network.to_pixels(network.check_drawing(body["pixels"]))
+            else:
+                image = network.to_pixels(network.check_drawing(body["pixels"]))
         except ValueError as error:
             raise RequestError(HTTPStatus.BAD_REQUEST, f"predict: {error}") from None
+        if "test_index" in body:
+            if self.live is not None:
+                self.live.follow_test_image(index)
+            return self.call_model(lambda: network.run_test_image(index))
         return self.call_model(lambda: network.run(image))
 
     def live_state(self, since: int = 0, snapshot_since: int = 0) -> dict:
