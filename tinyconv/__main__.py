@@ -3,6 +3,8 @@
 ``tinyconv train``   train a model (LeNet-5 on the bundled digits by default)
 ``tinyconv warmup``  compile the CPU kernels ahead of time (cached for later runs)
 ``tinyconv show``    an interactive page of every layer at work (``train --live``: during training)
+``tinyconv coursework list|new NAME DIR``   the assignments; write one out for a student
+``tinyconv grade DIR_OR_FILE``              grade a student's file (shrunk counterexamples)
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     add_live_arguments(train)
     add_show_command(commands)
 
+    from tinyconv.coursework.cli import add_coursework_commands  # argparse only: cheap
+
+    add_coursework_commands(commands)
 
     warmup = commands.add_parser("warmup", help="compile the CPU kernels now (cached on disk)")
     warmup.add_argument("--dtypes", nargs="+", default=["float32"],

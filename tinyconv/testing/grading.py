@@ -505,18 +505,27 @@ def describe_difference(function: str, arguments: dict[str, Any], expected: Any,
                         "propagate (inf·0 = NaN, anything + NaN = NaN)")
     if (r_bad & ~e_bad).any():
         patterns.append("NaN or inf where the result is finite")
+    both = e_bad & r_bad & ~((e == r) | (np.isnan(e) & np.isnan(r)))
+    if both.any():
+        i = tuple(np.argwhere(both)[0])
+        patterns.append(f"a different non-finite value: {r[i]} where PyTorch gives {e[i]} "
+                        "(NaN must win over ±inf)")
     if patterns or where is None:
         return where, patterns
-    difference = r - e
-    if _close(difference, np.full_like(difference, difference.flat[0])):
-        patterns.append(f"every element off by the same shift ({difference.flat[0]:+g})")
-    nonzero = np.abs(e) > 1e-9
-    if nonzero.any():
-        factor = r[nonzero].flat[0] / e[nonzero].flat[0]
-        if factor != 1 and _close(r, factor * e) and not patterns:  # one number: say shift
-            patterns.append(_scaled(factor, function, arguments))
     if not np.any(r) and np.any(e):
-        patterns.append("all zeros")
+        return where, ["all zeros (is the result ever written?)"]
+    difference = r - e
+    nonzero = np.abs(e) > 1e-9
+    factor = r[nonzero].flat[0] / e[nonzero].flat[0] if nonzero.any() else 1.0
+    scaled = factor != 1 and _close(r, factor * e)
+    scaled_text = _scaled(factor, function, arguments) if scaled else ""
+    # With a constant result a shift and a factor both fit: a factor with a meaning wins.
+    if scaled and ":" in scaled_text:
+        patterns.append(scaled_text)
+    elif _close(difference, np.full_like(difference, difference.flat[0])):
+        patterns.append(f"every element off by the same shift ({difference.flat[0]:+g})")
+    elif scaled:
+        patterns.append(scaled_text)
     if e.ndim >= 2:
         if _close(r, e[..., ::-1, ::-1]):
             patterns.append("rotated by 180° (a kernel not flipped, or the two arguments of a "

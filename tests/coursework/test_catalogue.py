@@ -1,0 +1,274 @@
+"""A catalogue of the bugs students write, one assignment at a time: each must be caught by the
+property named, blamed on the right function, with a counterexample of a few dozen elements at
+most (and, where the bug has one, the right pattern or condition in the report).
+
+The grading runs in-process here (``tinyconv.testing.grading.grade`` with the assignment's bounds
+and the quick profile); ``test_grade_command.py`` runs the real subprocess grader end to end.
+Each buggy function is tinyconv's reference with one mistake a student makes.
+"""
+
+import numpy as np
+import pytest
+
+from tinyconv.coursework import load_assignment
+from tinyconv.coursework.extras import run_extra
+from tinyconv.kernels import reference as ref
+from tinyconv.kernels.reference import rot180
+from tinyconv.testing import grading
+from tinyconv.testing.identities import Bounds
+
+from .solutions import softplus as softplus_solution
+
+# ---- assignment 1: conv2d_forward ---------------------------------------------------------------
+
+
+def accumulator_from_ones(x, w, stride, padding, dilation, groups):
+    return ref.conv2d_forward(x, w, stride, padding, dilation, groups) + 1
+
+
+def padding_on_one_side_only(x, w, stride, padding, dilation, groups):
+    top, _, left, _ = padding
+    return ref.conv2d_forward(x, w, stride, (top, 0, left, 0), dilation, groups)
+
+
+def dilation_ignored(x, w, stride, padding, dilation, groups):
+    return ref.conv2d_forward(x, w, stride, padding, (1, 1), groups)
+
+
+def height_used_for_both_axes(x, w, stride, padding, dilation, groups):
+    """Computes the output height and uses it for the width too (shows only when H != W)."""
+    y = ref.conv2d_forward(x, w, stride, padding, dilation, groups)
+    side = y.shape[2]
+    out = np.zeros(y.shape[:2] + (side, side), dtype=y.dtype)
+    common = min(side, y.shape[3])
+    out[..., :common] = y[..., :common]
+    return out
+
+
+def stride_of_rows_for_columns(x, w, stride, padding, dilation, groups):
+    return ref.conv2d_forward(x, w, (stride[0], stride[0]), padding, dilation, groups)[
+        ..., :ref.conv2d_forward(x, w, stride, padding, dilation, groups).shape[3]].copy()
+
+
+def group_reads_the_next_block(x, w, stride, padding, dilation, groups):
+    return ref.conv2d_forward(np.roll(x, -(x.shape[1] // groups), axis=1), w, stride, padding,
+                              dilation, groups)
+
+
+def nan_cleaned_away(x, w, stride, padding, dilation, groups):
+    return ref.conv2d_forward(np.nan_to_num(x, posinf=0, neginf=0), w, stride, padding, dilation,
+                              groups)
+
+
+def forward_zeroes_its_input(x, w, stride, padding, dilation, groups):
+    y = ref.conv2d_forward(x, w, stride, padding, dilation, groups)
+    x[...] = 0
+    return y
+
+
+def batch_of_first_sample(x, w, stride, padding, dilation, groups):
+    """Loops ``for n in range(1)``: only the first sample is computed (shows only when N > 1)."""
+    y = np.zeros_like(ref.conv2d_forward(x, w, stride, padding, dilation, groups))
+    y[:1] = ref.conv2d_forward(x[:1], w, stride, padding, dilation, groups)
+    return y
+
+
+# ---- assignment 2: the backward passes ------------------------------------------------------
+
+
+def kernel_not_rotated(grad_y, w, x_shape, stride, padding, dilation, groups):
+    return ref.conv2d_backward_input(grad_y, rot180(w).copy(), x_shape, stride, padding,
+                                     dilation, groups)
+
+
+def crop_from_zero(grad_y, w, x_shape, stride, padding, dilation, groups):
+    n, c, h, width = x_shape
+    top, bottom, left, right = padding
+    padded = ref.conv2d_backward_input(grad_y, w, (n, c, top + h + bottom, left + width + right),
+                                       stride, (0, 0, 0, 0), dilation, groups)
+    return padded[:, :, :h, :width].copy()
+
+
+def correlation_arguments_swapped(x, grad_y, w_shape, stride, padding, dilation, groups):
+    return rot180(ref.conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation,
+                                             groups)).copy()
+
+
+def batch_averaged(x, grad_y, w_shape, stride, padding, dilation, groups):
+    return ref.conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation,
+                                      groups) / x.shape[0]
+
+
+def delta_not_dilated(x, grad_y, w_shape, stride, padding, dilation, groups):
+    top, bottom, left, right = padding
+    x_padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    span_h = dilation[0] * (w_shape[2] - 1) + 1
+    span_w = dilation[1] * (w_shape[3] - 1) + 1
+    seen = x_padded[:, :, :grad_y.shape[2] - 1 + span_h, :grad_y.shape[3] - 1 + span_w]
+    return ref.conv2d_backward_weight(seen, grad_y, w_shape, (1, 1), (0, 0, 0, 0), dilation,
+                                      groups)
+
+
+# ---- assignment 3: pooling ------------------------------------------------------------------
+
+
+def ties_to_the_last_max(x, kernel, stride, padding, dilation, ceil_mode):
+    flipped = x[..., ::-1, ::-1].copy()
+    pad = (padding[1], padding[0], padding[3], padding[2])
+    y, _ = ref.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    _, indices = ref.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    h, width = x.shape[2:]
+    for n, c, i, j in np.ndindex(*y.shape):
+        rows = [i * stride[0] - padding[0] + m * dilation[0] for m in range(kernel[0])]
+        cols = [j * stride[1] - padding[2] + m * dilation[1] for m in range(kernel[1])]
+        winners = [r * width + q for r in rows for q in cols
+                   if 0 <= r < h and 0 <= q < width and x[n, c, r, q] == y[n, c, i, j]]
+        if winners:
+            indices[n, c, i, j] = winners[-1]
+    del flipped, pad
+    return y, indices
+
+
+def divisor_ignores_count_include_pad(x, kernel, stride, padding, ceil_mode, count_include_pad):
+    return ref.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, True)
+
+
+def backward_overwrites(grad_y, indices, x_shape):
+    n, c, h, width = x_shape
+    grad_x = np.zeros((n, c, h * width), dtype=grad_y.dtype)
+    np.put_along_axis(grad_x, np.asarray(indices).reshape(n, c, -1),
+                      np.asarray(grad_y).reshape(n, c, -1), axis=2)
+    return grad_x.reshape(x_shape)
+
+
+def divisor_forgotten(grad_y, x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
+    return ref.avg_pool2d_backward(grad_y * (kernel[0] * kernel[1]), x_shape, kernel, stride,
+                                   padding, ceil_mode, count_include_pad)
+
+
+def ceil_mode_ignored(x, kernel, stride, padding, dilation, ceil_mode):
+    return ref.max_pool2d_forward(x, kernel, stride, padding, dilation, False)
+
+
+def nothing_to_pool_returns_the_input(x, kernel, stride, padding, ceil_mode, count_include_pad):
+    if kernel == (1, 1) and stride == (1, 1) and not any(padding):
+        return x  # "a 1×1 window changes nothing": the output aliases the input
+    return ref.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
+
+
+def nan_skipped(x, kernel, stride, padding, dilation, ceil_mode):
+    return ref.max_pool2d_forward(np.where(np.isnan(x), -np.inf, x), kernel, stride, padding,
+                                  dilation, ceil_mode)
+
+
+#: (assignment, function, buggy version, property that must catch it, words the report must say)
+CATALOGUE = [
+    ("conv-forward", "conv2d_forward", accumulator_from_ones, "conv2d_forward",
+     "every element off by the same shift (+1)"),
+    ("conv-forward", "conv2d_forward", padding_on_one_side_only, "conv2d_forward", "shape"),
+    ("conv-forward", "conv2d_forward", dilation_ignored, "conv2d_forward", "dilation > 1"),
+    ("conv-forward", "conv2d_forward", height_used_for_both_axes, "conv2d_forward",
+     "instead of"),
+    ("conv-forward", "conv2d_forward", stride_of_rows_for_columns, "conv2d_forward", "stride"),
+    ("conv-forward", "conv2d_forward", group_reads_the_next_block, "conv2d_forward",
+     "groups > 1"),
+    ("conv-forward", "conv2d_forward", nan_cleaned_away, "conv2d_non_finite",
+     "finite where PyTorch gives NaN or inf"),
+    ("conv-forward", "conv2d_forward", forward_zeroes_its_input, "contract: conv2d_forward",
+     "modified its argument 'x' in place"),
+    ("conv-forward", "conv2d_forward", batch_of_first_sample, "conv2d_forward", "batch > 1"),
+    ("conv-backward", "conv2d_backward_input", kernel_not_rotated, "input_gradient", ""),
+    ("conv-backward", "conv2d_backward_input", kernel_not_rotated, "full_convolution_commutes",
+     "rotated by 180°"),
+    ("conv-backward", "conv2d_backward_input", crop_from_zero, "input_gradient",
+     "padding > 0"),
+    ("conv-backward", "conv2d_backward_weight", correlation_arguments_swapped,
+     "weight_gradient", "rotated by 180°"),
+    ("conv-backward", "conv2d_backward_weight", batch_averaged, "weight_gradient",
+     "averaged instead of summed"),
+    ("conv-backward", "conv2d_backward_weight", delta_not_dilated, "weight_gradient",
+     "stride > 1"),
+    ("pooling", "max_pool2d_forward", ties_to_the_last_max, "max_pool2d_forward", "a tie"),
+    ("pooling", "avg_pool2d_forward", divisor_ignores_count_include_pad, "avg_pool2d_forward",
+     "padding > 0"),
+    ("pooling", "max_pool2d_backward", backward_overwrites, "max_pool2d_backward", ""),
+    ("pooling", "avg_pool2d_backward", divisor_forgotten, "avg_pool2d_backward",
+     "multiplied by kH·kW"),
+    ("pooling", "max_pool2d_forward", ceil_mode_ignored, "pool2d_output_shapes", "ceil_mode"),
+    ("pooling", "avg_pool2d_forward", nothing_to_pool_returns_the_input,
+     "contract: avg_pool2d_forward", "shares memory with its argument 'x'"),
+    ("pooling", "max_pool2d_forward", nan_skipped, "pool2d_non_finite", "NaN must win"),
+]
+
+
+def _grade(assignment_name, function, buggy, prop):
+    assignment = load_assignment(assignment_name)
+    bounds = Bounds(conv=assignment.bounds.get("conv", {}), pool=assignment.bounds.get("pool", {}))
+    impl = grading.kernel_set_with({function: buggy})
+    if prop.startswith("contract: "):
+        (result,) = grading.contract_results(impl, [function], bounds=bounds)
+    else:
+        (result,) = grading.grade(impl, [prop], student_functions=[function], bounds=bounds)
+    return result
+
+
+def _report_words(result) -> str:
+    from tinyconv.coursework.report import format_details
+
+    return result.message + "\n" + format_details(result)
+
+
+@pytest.mark.parametrize("assignment, function, buggy, prop, words", CATALOGUE,
+                         ids=[f"{row[2].__name__}-{row[3]}" for row in CATALOGUE])
+def test_bug_is_caught_blamed_and_explained_small(assignment, function, buggy, prop, words):
+    result = _grade(assignment, function, buggy, prop)
+    assert result.status == "failed", result
+    assert result.function == function
+    example = result.counterexample
+    assert example is not None and example.function == function
+    elements = sum(np.size(v) for v in example.arguments.values() if isinstance(v, np.ndarray))
+    assert elements <= 48, f"counterexample of {elements} elements: {example.arguments}"
+    assert words in _report_words(result) + " ".join(result.conditions), _report_words(result)
+
+
+def test_the_catalogue_covers_every_function_of_the_kernel_assignments():
+    covered = {(row[0], row[1]) for row in CATALOGUE}
+    for name in ("conv-forward", "conv-backward", "pooling"):
+        for function in load_assignment(name).functions:
+            assert (name, function) in covered
+
+
+# ---- assignment 5: the new op ---------------------------------------------------------------
+
+
+class NaiveSoftplus(softplus_solution.SoftplusFunction):
+    def forward(self, x):  # log(1 + e^x): e^1000 overflows to inf
+        self.save_for_backward(x)
+        return np.log(1 + np.exp(x))
+
+
+class WrongDerivative(softplus_solution.SoftplusFunction):
+    def backward(self, grad_output):  # e^x instead of σ(x)
+        (x,) = self.saved
+        return grad_output * np.exp(x)
+
+
+def _op_module(function_class):
+    import types
+
+    return types.SimpleNamespace(softplus=lambda x: function_class.apply(x))
+
+
+@pytest.mark.parametrize("function_class, prop", [(NaiveSoftplus, "op_large_values"),
+                                                  (WrongDerivative, "op_gradcheck")])
+def test_op_bugs_are_caught(function_class, prop):
+    with np.errstate(all="ignore"):
+        result = run_extra(prop, _op_module(function_class), {}, "quick", 0)
+    assert result.status == "failed" and result.function == "softplus"
+    assert np.size(result.counterexample.arguments["x"]) <= 8
+
+
+def test_the_correct_op_passes_every_op_property():
+    for prop in load_assignment("new-op").extras:
+        result = run_extra(prop, softplus_solution, {}, "quick", 0)
+        assert result.status == "passed", (prop, result.message)
