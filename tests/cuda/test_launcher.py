@@ -257,3 +257,39 @@ def test_builds_are_cached_by_content_outside_the_source_tree(tmp_path, monkeypa
     second = emulator.build(source)
     assert second != first and second.exists()
     assert [p.suffix for p in first.parent.iterdir()] == [".so", ".so"]  # no leftovers
+
+
+# ---- the plan heuristic --------------------------------------------------------------------------
+
+def test_the_heuristic_picks_the_documented_plans(monkeypatch):
+    none, unit = (0, 0, 0, 0), (1, 1)
+    assert launch.plan_name((64, 1, 32, 32), (6, 1, 5, 5), unit, none, unit, 1) == "direct"  # R 25
+    assert launch.plan_name((64, 6, 14, 14), (16, 6, 5, 5), unit, none, unit, 1) == "im2col"
+    assert launch.plan_name((8, 4, 9, 9), (8, 1, 3, 3), unit, none, unit, 4) == "direct"  # groups
+    assert launch.plan_name((8, 2, 9, 9), (8, 2, 1, 1), unit, none, unit, 1) == "im2col"  # 1×1
+    monkeypatch.setattr(launch, "IM2COL_MAX_BYTES", 1000)  # a column buffer too large: direct
+    assert launch.plan_name((64, 6, 14, 14), (16, 6, 5, 5), unit, none, unit, 1) == "direct"
+    with pytest.raises(ValueError, match="unknown plan 'fast'"), launch.force_plan("fast"):
+        pass
+
+
+def test_a_forced_tiled_plan_leaves_problems_it_cannot_hold_to_the_direct_kernel(emulated):
+    assert launch.tiled_applies((2, 3, 8, 8), (3, 2, 3, 3), (1, 1), (1, 1))
+    assert not launch.tiled_applies((2, 3, 8, 8), (3, 2, 3, 3), (4, 1), (1, 1))  # 63-row patch
+    assert not launch.tiled_applies((2, 3, 8, 8), (3, 2, 9, 9), (1, 1), (1, 1))  # 81 taps
+    assert not launch.tiled_applies((70000, 3, 8, 8), (3, 2, 3, 3), (1, 1), (1, 1))  # grid z
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 2, 12, 12))
+    w = rng.standard_normal((3, 2, 9, 9))
+    with launch.force_plan("tiled"):
+        y = emulated.conv2d_forward(x, w, *OPTIONS)
+    assert_matches(y, reference.conv2d_forward(x, w, *OPTIONS), x, w)
+
+
+def test_the_gpu_benchmark_exits_cleanly_without_a_gpu():
+    if cuda_available():
+        pytest.skip("a GPU is present: run benchmarks/gpu.py itself")
+    script = HERE.parents[1] / "benchmarks" / "gpu.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "skipped:" in result.stdout
