@@ -100,7 +100,7 @@ BAD_INPUT = [
     ("unknown_dtype", lambda: tc.ones(2, dtype="float8"), TypeError, r"unknown dtype 'float8'"),
     ("string_data", lambda: tc.tensor(["a", "b"]), TypeError, r"tensor: cannot make a tensor"),
     ("rand_int_dtype", lambda: tc.randn(2, dtype=tc.int64), TypeError,
-     r"normal: dtype must be floating point, got int64"),
+     r"randn: dtype must be floating point, got int64"),
     ("operand_type", lambda: tc.ones(2) + "x", TypeError, r"add: unsupported operand type str"),
     ("requires_grad_int", lambda: tc.tensor([1, 2], requires_grad=True), RuntimeError,
      r"requires_grad_: only tensors of floating point dtype can require gradients, got int64"),

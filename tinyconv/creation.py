@@ -20,8 +20,8 @@ import numpy as np
 from tinyconv.backend import Device, array_module
 from tinyconv.dtypes import as_dtype, float32, int64, is_floating_dtype
 from tinyconv.random import default_generator, random_array
-from tinyconv.shapes import shape_args
-from tinyconv.tensor import Tensor
+from tinyconv.shapes import check_sizes
+from tinyconv.tensor import Tensor, check_tensor
 
 __all__ = ["tensor", "as_tensor", "is_tensor", "from_numpy", "from_dlpack", "zeros", "ones",
            "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange",
@@ -94,29 +94,44 @@ def from_dlpack(external: Any) -> Tensor:
 # -- filled ----------------------------------------------------------------------------------
 
 
-def _filled(fill: Any, size: Sequence[Any], dtype: Any, device: DeviceLike,
+def _filled(op: str, fill: Any, size: Sequence[Any], dtype: Any, device: DeviceLike,
             requires_grad: builtins.bool) -> Tensor:
+    shape = check_sizes(op, size)
     device = Device(device or "cpu")
     dtype = as_dtype(dtype) or float32
-    array = array_module(device).full(tuple(shape_args(size)), fill, dtype=dtype)
+    array = array_module(device).full(shape, fill, dtype=dtype)
     t = Tensor._from_array(array, device)
     return t.requires_grad_(True) if requires_grad else t
 
 
-def _one_size(size: Size) -> tuple[Any, ...]:
-    return (size,) if isinstance(size, numbers.Integral) else tuple(size)
+def _one_size(op: str, size: Size) -> tuple[Any, ...]:
+    """``size`` given as one argument (``full(3, ...)``, ``full((2, 3), ...)``), as a tuple."""
+    if isinstance(size, numbers.Integral):
+        return (size,)
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"{op}: size must be an int or a tuple of ints, got {size!r}")
+    return tuple(size)
+
+
+def _check_count(op: str, name: str, value: Any) -> int:
+    """A number of elements: a non-negative int."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, builtins.bool):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{op}: {name} must be non-negative, got {value}")
+    return int(value)
 
 
 def zeros(*size: Any, dtype: Any = None, device: DeviceLike = None,
           requires_grad: builtins.bool = False) -> Tensor:
     """A tensor of the given size filled with 0 (float32 unless ``dtype``)."""
-    return _filled(0, size, dtype, device, requires_grad)
+    return _filled("zeros", 0, size, dtype, device, requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: DeviceLike = None,
          requires_grad: builtins.bool = False) -> Tensor:
     """A tensor of the given size filled with 1 (float32 unless ``dtype``)."""
-    return _filled(1, size, dtype, device, requires_grad)
+    return _filled("ones", 1, size, dtype, device, requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: DeviceLike = None,
@@ -125,21 +140,24 @@ def empty(*size: Any, dtype: Any = None, device: DeviceLike = None,
 
     Zero-filled rather than uninitialised: same speed here, and no stale values to confuse anyone.
     """
-    return _filled(0, size, dtype, device, requires_grad)
+    return _filled("empty", 0, size, dtype, device, requires_grad)
 
 
 def full(size: Size, fill_value: builtins.float, dtype: Any = None, device: DeviceLike = None,
          requires_grad: builtins.bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value's type."""
+    if not isinstance(fill_value, numbers.Real):
+        raise TypeError(f"full: fill_value must be a number, got {fill_value!r}")
     if dtype is None:
         dtype = float32 if isinstance(fill_value, builtins.float) else \
             np.dtype("bool") if isinstance(fill_value, builtins.bool) else int64
-    return _filled(fill_value, _one_size(size), dtype, device, requires_grad)
+    return _filled("full", fill_value, _one_size("full", size), dtype, device, requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
                requires_grad: builtins.bool = False) -> Tensor:
     """Zeros with ``t``'s shape, dtype and device (unless given)."""
+    check_tensor("zeros_like", "input", t)
     return zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device,
                  requires_grad=requires_grad)
 
@@ -147,6 +165,7 @@ def zeros_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
 def ones_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
               requires_grad: builtins.bool = False) -> Tensor:
     """Ones with ``t``'s shape, dtype and device (unless given)."""
+    check_tensor("ones_like", "input", t)
     return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
@@ -154,6 +173,7 @@ def ones_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
 def full_like(t: Tensor, fill_value: builtins.float, dtype: Any = None,
               device: DeviceLike = None, requires_grad: builtins.bool = False) -> Tensor:
     """``fill_value`` everywhere, with ``t``'s shape, dtype and device (unless given)."""
+    check_tensor("full_like", "input", t)
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
@@ -161,6 +181,7 @@ def full_like(t: Tensor, fill_value: builtins.float, dtype: Any = None,
 def empty_like(t: Tensor, dtype: Any = None, device: DeviceLike = None,
                requires_grad: builtins.bool = False) -> Tensor:
     """As :func:`zeros_like` (see :func:`empty`)."""
+    check_tensor("empty_like", "input", t)
     return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -176,6 +197,9 @@ def arange(start: builtins.float, end: builtins.float | None = None, step: built
     """
     if end is None:
         start, end = 0, start
+    for name, value in (("start", start), ("end", end), ("step", step)):
+        if not isinstance(value, numbers.Real) or isinstance(value, builtins.bool):
+            raise TypeError(f"arange: {name} must be a number, got {value!r}")
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     all_ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
@@ -187,6 +211,7 @@ def arange(start: builtins.float, end: builtins.float | None = None, step: built
 def linspace(start: builtins.float, end: builtins.float, steps: int, dtype: Any = None,
              device: DeviceLike = None, requires_grad: builtins.bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` (both included); shape (steps,)."""
+    steps = _check_count("linspace", "steps", steps)
     array = np.linspace(start, end, steps).astype(as_dtype(dtype) or float32)
     return tensor(array, device=device, requires_grad=requires_grad)
 
@@ -194,6 +219,8 @@ def linspace(start: builtins.float, end: builtins.float, steps: int, dtype: Any 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: DeviceLike = None,
         requires_grad: builtins.bool = False) -> Tensor:
     """The ``(n, m)`` identity matrix (``m = n`` by default)."""
+    n = _check_count("eye", "n", n)
+    m = None if m is None else _check_count("eye", "m", m)
     array = np.eye(n, m, dtype=as_dtype(dtype) or float32)
     return tensor(array, device=device, requires_grad=requires_grad)
 
@@ -201,13 +228,14 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: DeviceLike = No
 # -- random ----------------------------------------------------------------------------------
 
 
-def _random_tensor(kind: str, size: Sequence[Any], dtype: Any, device: DeviceLike,
+def _random_tensor(op: str, kind: str, size: Sequence[Any], dtype: Any, device: DeviceLike,
                    requires_grad: builtins.bool, **params: Any) -> Tensor:
+    shape = check_sizes(op, size)
     dtype = as_dtype(dtype) or float32
     if kind in ("uniform", "normal") and not is_floating_dtype(dtype):
-        raise TypeError(f"{kind}: dtype must be floating point, got {dtype}")
+        raise TypeError(f"{op}: dtype must be floating point, got {dtype}")
     device = Device(device or "cpu")
-    array = random_array(kind, tuple(shape_args(size)), dtype, device, **params)
+    array = random_array(kind, shape, dtype, device, **params)
     t = Tensor._from_array(array, device)
     return t.requires_grad_(True) if requires_grad else t
 
@@ -215,13 +243,13 @@ def _random_tensor(kind: str, size: Sequence[Any], dtype: Any, device: DeviceLik
 def rand(*size: Any, dtype: Any = None, device: DeviceLike = None,
          requires_grad: builtins.bool = False) -> Tensor:
     """Draws uniform on [0, 1), of the given size."""
-    return _random_tensor("uniform", size, dtype, device, requires_grad)
+    return _random_tensor("rand", "uniform", size, dtype, device, requires_grad)
 
 
 def randn(*size: Any, dtype: Any = None, device: DeviceLike = None,
           requires_grad: builtins.bool = False) -> Tensor:
     """Draws from the standard normal distribution, of the given size."""
-    return _random_tensor("normal", size, dtype, device, requires_grad)
+    return _random_tensor("randn", "normal", size, dtype, device, requires_grad)
 
 
 def randint(low: int, high: int | None = None, size: Size = (), dtype: Any = None,
@@ -229,24 +257,30 @@ def randint(low: int, high: int | None = None, size: Size = (), dtype: Any = Non
     """Integers uniform on [low, high) (``randint(high, size)`` means low = 0), int64."""
     if high is None:
         low, high = 0, low
-    elif not isinstance(high, numbers.Integral):  # randint(high, size), as torch.randint(5, (3,))
+    elif isinstance(high, (tuple, list)):  # randint(high, size), as torch.randint(5, (3,))
         low, high, size = 0, low, high
+    for name, value in (("low", low), ("high", high)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, builtins.bool):
+            raise TypeError(f"randint: {name} must be an int, got {value!r}")
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    return _random_tensor("integers", _one_size(size), dtype or int64, device, False, low=low,
-                          high=high)
+    return _random_tensor("randint", "integers", _one_size("randint", size), dtype or int64,
+                          device, False, low=low, high=high)
 
 
 def rand_like(t: Tensor, dtype: Any = None, device: DeviceLike = None) -> Tensor:
     """:func:`rand` with ``t``'s shape, dtype and device (unless given)."""
+    check_tensor("rand_like", "input", t)
     return rand(t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
 def randn_like(t: Tensor, dtype: Any = None, device: DeviceLike = None) -> Tensor:
     """:func:`randn` with ``t``'s shape, dtype and device (unless given)."""
+    check_tensor("randn_like", "input", t)
     return randn(t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
 def randperm(n: int, device: DeviceLike = None) -> Tensor:
     """A random permutation of ``0..n-1`` (int64, shape (n,))."""
+    n = _check_count("randperm", "n", n)
     return tensor(default_generator().permutation(n).astype(np.int64), device=device)

@@ -21,7 +21,7 @@ import numpy as np
 from tinyconv import ops
 from tinyconv.autograd import check_same_device
 from tinyconv.shapes import normalize_dim
-from tinyconv.tensor import MinMax, Tensor
+from tinyconv.tensor import MinMax, Tensor, check_tensor
 
 __all__ = [
     # several tensors
@@ -90,12 +90,12 @@ def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
           dim: int = 0) -> tuple[Tensor, ...]:
     """Cut ``tensor`` along ``dim`` into chunks of one size, or of the listed sizes
     (see :meth:`Tensor.split`)."""
-    return tensor.split(split_size_or_sections, dim)
+    return check_tensor("split", "tensor", tensor).split(split_size_or_sections, dim)
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """At most ``chunks`` equal pieces along ``dim`` (see :meth:`Tensor.chunk`)."""
-    return input.chunk(chunks, dim)
+    return check_tensor("chunk", "input", input).chunk(chunks, dim)
 
 
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:
@@ -118,6 +118,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     """Constant padding with PyTorch's order: ``pad`` lists (before, after) pairs starting from the
     LAST dimension, e.g. ``(left, right, top, bottom)`` for an image:
     ``(N, C, H, W) -> (N, C, H + top + bottom, W + left + right)``."""
+    check_tensor("pad", "input", input)
     if mode != "constant":
         raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
     pad = list(pad)
@@ -139,228 +140,230 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 
 def exp(input: Tensor) -> Tensor:
     """``e^x`` elementwise; see :meth:`Tensor.exp`."""
-    return input.exp()
+    return check_tensor("exp", "input", input).exp()
 
 
 def log(input: Tensor) -> Tensor:
     """Natural logarithm elementwise; see :meth:`Tensor.log`."""
-    return input.log()
+    return check_tensor("log", "input", input).log()
 
 
 def sqrt(input: Tensor) -> Tensor:
     """Square root elementwise; see :meth:`Tensor.sqrt`."""
-    return input.sqrt()
+    return check_tensor("sqrt", "input", input).sqrt()
 
 
 def abs(input: Tensor) -> Tensor:
     """``|x|`` elementwise; see :meth:`Tensor.abs`."""
-    return input.abs()
+    return check_tensor("abs", "input", input).abs()
 
 
 def sin(input: Tensor) -> Tensor:
     """Sine elementwise; see :meth:`Tensor.sin`."""
-    return input.sin()
+    return check_tensor("sin", "input", input).sin()
 
 
 def cos(input: Tensor) -> Tensor:
     """Cosine elementwise; see :meth:`Tensor.cos`."""
-    return input.cos()
+    return check_tensor("cos", "input", input).cos()
 
 
 def tanh(input: Tensor) -> Tensor:
     """Hyperbolic tangent elementwise; see :meth:`Tensor.tanh`."""
-    return input.tanh()
+    return check_tensor("tanh", "input", input).tanh()
 
 
 def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + e^-x)`` elementwise; see :meth:`Tensor.sigmoid`."""
-    return input.sigmoid()
+    return check_tensor("sigmoid", "input", input).sigmoid()
 
 
 def relu(input: Tensor) -> Tensor:
     """``max(x, 0)`` elementwise; see :meth:`Tensor.relu`."""
-    return input.relu()
+    return check_tensor("relu", "input", input).relu()
 
 
 def clamp(input: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """Values limited to ``[min, max]``; see :meth:`Tensor.clamp`."""
-    return input.clamp(min, max)
+    return check_tensor("clamp", "input", input).clamp(min, max)
 
 
-clip = clamp
+def clip(input: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """Another name of :func:`clamp`."""
+    return check_tensor("clip", "input", input).clip(min, max)
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum, broadcast; see :meth:`Tensor.maximum`."""
-    return input.maximum(other)
+    return check_tensor("maximum", "input", input).maximum(other)
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum, broadcast; see :meth:`Tensor.minimum`."""
-    return input.minimum(other)
+    return check_tensor("minimum", "input", input).minimum(other)
 
 
 def neg(input: Tensor) -> Tensor:
     """``-x``; see :meth:`Tensor.neg`."""
-    return input.neg()
+    return check_tensor("neg", "input", input).neg()
 
 
 def add(input: Tensor, other: Any) -> Tensor:
     """``input + other``, broadcast; see :meth:`Tensor.add`."""
-    return input.add(other)
+    return check_tensor("add", "input", input).add(other)
 
 
 def sub(input: Tensor, other: Any) -> Tensor:
     """``input - other``, broadcast; see :meth:`Tensor.sub`."""
-    return input.sub(other)
+    return check_tensor("sub", "input", input).sub(other)
 
 
 def mul(input: Tensor, other: Any) -> Tensor:
     """``input * other``, broadcast; see :meth:`Tensor.mul`."""
-    return input.mul(other)
+    return check_tensor("mul", "input", input).mul(other)
 
 
 def div(input: Tensor, other: Any) -> Tensor:
     """``input / other``, broadcast; see :meth:`Tensor.div`."""
-    return input.div(other)
+    return check_tensor("div", "input", input).div(other)
 
 
 def pow(input: Tensor, exponent: Any) -> Tensor:
     """``input ** exponent``, broadcast; see :meth:`Tensor.pow`."""
-    return input.pow(exponent)
+    return check_tensor("pow", "input", input).pow(exponent)
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product ``(*, n, k) @ (*, k, m) -> (*, n, m)``; see :meth:`Tensor.matmul`."""
-    return input.matmul(other)
+    return check_tensor("matmul", "input", input).matmul(other)
 
 
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
     """Sum over ``dim``; see :meth:`Tensor.sum`."""
-    return input.sum(dim, keepdim, **kwargs)
+    return check_tensor("sum", "input", input).sum(dim, keepdim, **kwargs)
 
 
 def mean(input: Tensor, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
     """Mean over ``dim``; see :meth:`Tensor.mean`."""
-    return input.mean(dim, keepdim, **kwargs)
+    return check_tensor("mean", "input", input).mean(dim, keepdim, **kwargs)
 
 
 def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
         **kwargs: Any) -> Tensor:
     """Variance over ``dim``; see :meth:`Tensor.var`."""
-    return input.var(dim, unbiased, keepdim, **kwargs)
+    return check_tensor("var", "input", input).var(dim, unbiased, keepdim, **kwargs)
 
 
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
         **kwargs: Any) -> Tensor:
     """Standard deviation over ``dim``; see :meth:`Tensor.std`."""
-    return input.std(dim, unbiased, keepdim, **kwargs)
+    return check_tensor("std", "input", input).std(dim, unbiased, keepdim, **kwargs)
 
 
 def amax(input: Tensor, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
     """Largest value over ``dim``; see :meth:`Tensor.amax`."""
-    return input.amax(dim, keepdim, **kwargs)
+    return check_tensor("amax", "input", input).amax(dim, keepdim, **kwargs)
 
 
 def amin(input: Tensor, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
     """Smallest value over ``dim``; see :meth:`Tensor.amin`."""
-    return input.amin(dim, keepdim, **kwargs)
+    return check_tensor("amin", "input", input).amin(dim, keepdim, **kwargs)
 
 
 def max(input: Tensor, dim: Any = None, keepdim: bool = False,
         **kwargs: Any) -> Tensor | MinMax:
     """Largest value, ``(values, indices)`` along ``dim``, or the elementwise maximum with a
     tensor; see :meth:`Tensor.max`."""
-    return input.max(dim, keepdim, **kwargs)
+    return check_tensor("max", "input", input).max(dim, keepdim, **kwargs)
 
 
 def min(input: Tensor, dim: Any = None, keepdim: bool = False,
         **kwargs: Any) -> Tensor | MinMax:
     """Smallest value, ``(values, indices)`` along ``dim``, or the elementwise minimum with a
     tensor; see :meth:`Tensor.min`."""
-    return input.min(dim, keepdim, **kwargs)
+    return check_tensor("min", "input", input).min(dim, keepdim, **kwargs)
 
 
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the largest value; see :meth:`Tensor.argmax`."""
-    return input.argmax(dim, keepdim)
+    return check_tensor("argmax", "input", input).argmax(dim, keepdim)
 
 
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest value; see :meth:`Tensor.argmin`."""
-    return input.argmin(dim, keepdim)
+    return check_tensor("argmin", "input", input).argmin(dim, keepdim)
 
 
 def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
     """``log(sum(exp(x)))`` over ``dim``; see :meth:`Tensor.logsumexp`."""
-    return input.logsumexp(dim, keepdim, **kwargs)
+    return check_tensor("logsumexp", "input", input).logsumexp(dim, keepdim, **kwargs)
 
 
 def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
     """The same values in a new shape; see :meth:`Tensor.reshape`."""
-    return input.reshape(shape)
+    return check_tensor("reshape", "input", input).reshape(shape)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Two dimensions swapped; see :meth:`Tensor.transpose`."""
-    return input.transpose(dim0, dim1)
+    return check_tensor("transpose", "input", input).transpose(dim0, dim1)
 
 
 def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
     """Dimensions reordered; see :meth:`Tensor.permute`."""
-    return input.permute(dims)
+    return check_tensor("permute", "input", input).permute(dims)
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Dimensions ``start_dim..end_dim`` merged; see :meth:`Tensor.flatten`."""
-    return input.flatten(start_dim, end_dim)
+    return check_tensor("flatten", "input", input).flatten(start_dim, end_dim)
 
 
 def squeeze(input: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     """Dimensions of size 1 removed; see :meth:`Tensor.squeeze`."""
-    return input.squeeze(dim)
+    return check_tensor("squeeze", "input", input).squeeze(dim)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """A dimension of size 1 inserted; see :meth:`Tensor.unsqueeze`."""
-    return input.unsqueeze(dim)
+    return check_tensor("unsqueeze", "input", input).unsqueeze(dim)
 
 
 def eq(input: Tensor, other: Any) -> Tensor:
     """``input == other`` elementwise; see :meth:`Tensor.eq`."""
-    return input.eq(other)
+    return check_tensor("eq", "input", input).eq(other)
 
 
 def ne(input: Tensor, other: Any) -> Tensor:
     """``input != other`` elementwise; see :meth:`Tensor.ne`."""
-    return input.ne(other)
+    return check_tensor("ne", "input", input).ne(other)
 
 
 def lt(input: Tensor, other: Any) -> Tensor:
     """``input < other`` elementwise; see :meth:`Tensor.lt`."""
-    return input.lt(other)
+    return check_tensor("lt", "input", input).lt(other)
 
 
 def le(input: Tensor, other: Any) -> Tensor:
     """``input <= other`` elementwise; see :meth:`Tensor.le`."""
-    return input.le(other)
+    return check_tensor("le", "input", input).le(other)
 
 
 def gt(input: Tensor, other: Any) -> Tensor:
     """``input > other`` elementwise; see :meth:`Tensor.gt`."""
-    return input.gt(other)
+    return check_tensor("gt", "input", input).gt(other)
 
 
 def ge(input: Tensor, other: Any) -> Tensor:
     """``input >= other`` elementwise; see :meth:`Tensor.ge`."""
-    return input.ge(other)
+    return check_tensor("ge", "input", input).ge(other)
 
 
 def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
     """True when the values agree within tolerances; see :meth:`Tensor.allclose`."""
-    return input.allclose(other, rtol=rtol, atol=atol)
+    return check_tensor("allclose", "input", input).allclose(other, rtol=rtol, atol=atol)
 
 
 def equal(input: Tensor, other: Tensor) -> bool:
     """True for the same shape and values; see :meth:`Tensor.equal`."""
-    return input.equal(other)
+    return check_tensor("equal", "input", input).equal(other)

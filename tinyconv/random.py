@@ -11,6 +11,7 @@ This module sits below the Tensor and works on arrays; the tensor-making functio
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,15 @@ _generator = np.random.default_rng(0)
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every random source of tinyconv (initialisation, dropout, shuffling, ``tc.rand``...)."""
+    """Seed every random source of tinyconv (initialisation, dropout, shuffling, ``tc.rand``...).
+
+    ``seed`` is a non-negative int.
+    """
     global _generator
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed: seed must be an int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be non-negative, got {seed}")
     _generator = np.random.default_rng(seed)
 
 

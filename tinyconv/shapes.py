@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalize_dim", "shape_args", "check_broadcast"]
+__all__ = ["normalize_dim", "shape_args", "check_sizes", "check_broadcast"]
 
 
 def normalize_dim(op: str, dim: Any, ndim: int) -> int:
@@ -28,14 +28,25 @@ def normalize_dim(op: str, dim: Any, ndim: int) -> int:
     return int(dim) % bound
 
 
-def shape_args(args: Sequence[Any]) -> list[int]:
-    """Sizes given as ``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])``, as a list of ints."""
+def shape_args(op: str, args: Sequence[Any]) -> list[int]:
+    """Sizes given as ``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])``, as a list of ints.
+
+    Negative values pass (``reshape(-1)``, ``permute(-1, 0)``); :func:`check_sizes` refuses them.
+    """
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     for a in args:
-        if not isinstance(a, numbers.Integral):
-            raise TypeError(f"sizes must be ints, got {tuple(args)!r}")
+        if not isinstance(a, numbers.Integral) or isinstance(a, bool):
+            raise TypeError(f"{op}: sizes must be ints, got {tuple(args)!r}")
     return [int(a) for a in args]
+
+
+def check_sizes(op: str, args: Sequence[Any]) -> tuple[int, ...]:
+    """The shape of a new tensor from ``f(2, 3)``, ``f((2, 3))``...: non-negative ints."""
+    sizes = tuple(shape_args(op, args))
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"{op}: sizes must be non-negative, got {sizes}")
+    return sizes
 
 
 def check_broadcast(op: str, shape_a: Sequence[int], shape_b: Sequence[int]) -> tuple[int, ...]:

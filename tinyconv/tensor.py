@@ -43,7 +43,7 @@ from tinyconv.dtypes import (
 from tinyconv.random import random_array
 from tinyconv.shapes import check_broadcast, normalize_dim, shape_args
 
-__all__ = ["Tensor", "MinMax"]
+__all__ = ["Tensor", "MinMax", "check_tensor"]
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
 MinMax.__doc__ = "What ``t.max(dim)`` and ``t.min(dim)`` return: ``(values, indices)``."
@@ -517,11 +517,14 @@ class Tensor:
     def clamp(self, min: builtins.float | None = None,
               max: builtins.float | None = None) -> Tensor:
         """Values limited to ``[min, max]`` (either bound may be omitted), same shape."""
-        if min is None and max is None:
-            raise ValueError("clamp: at least one of min and max must be given")
+        _check_bounds("clamp", min, max)
         return ops.ClampFunction.apply(self, min=min, max=max)
 
-    clip = clamp
+    def clip(self, min: builtins.float | None = None,
+             max: builtins.float | None = None) -> Tensor:
+        """Another name of :meth:`clamp` (NumPy's)."""
+        _check_bounds("clip", min, max)
+        return ops.ClampFunction.apply(self, min=min, max=max)
 
     def maximum(self, other: Tensor) -> Tensor:
         """The larger of two values elementwise, broadcast (ties share the gradient)."""
@@ -753,19 +756,21 @@ class Tensor:
 
     def equal(self, other: Tensor) -> builtins.bool:
         """True when both tensors have the same shape and the same values."""
+        other = _as_operand(other, self, "equal")
         check_same_device("equal", (self, other))
         return self.shape == other.shape and builtins.bool((self.data == other.data).all())
 
     def allclose(self, other: Tensor, rtol: builtins.float = 1e-5,
                  atol: builtins.float = 1e-8) -> builtins.bool:
         """True when ``|self - other| <= atol + rtol * |other|`` everywhere (broadcast)."""
+        other = _as_operand(other, self, "allclose")
         check_same_device("allclose", (self, other))
         return builtins.bool(self.xp.allclose(self.data, other.data, rtol=rtol, atol=atol))
 
     # -- shape operations -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         """The same values in a new shape with as many elements (one size may be -1)."""
-        shape = shape_args(shape)
+        shape = shape_args("reshape", shape)
         known = [s for s in shape if s != -1]
         size = builtins.int(np.prod(known)) if known else 1
         if shape.count(-1) > 1 or (-1 not in shape and size != self.numel()) or \
@@ -782,7 +787,8 @@ class Tensor:
 
     def permute(self, *dims: Any) -> Tensor:
         """Dimensions reordered: ``(2, 3, 4).permute(2, 0, 1) -> (4, 2, 3)``."""
-        dims = tuple(normalize_dim("permute", d, self.ndim) for d in shape_args(dims))
+        dims = tuple(normalize_dim("permute", d, self.ndim)
+                     for d in shape_args("permute", dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} "
                              f"dimensions of a tensor of shape {self.shape}")
@@ -827,7 +833,7 @@ class Tensor:
 
         New leading dimensions may be added; -1 keeps a size.
         """
-        sizes = shape_args(sizes)
+        sizes = shape_args("expand", sizes)
         if len(sizes) < self.ndim:
             raise ValueError(f"expand: the number of sizes ({len(sizes)}) must be at least the "
                              f"number of dimensions ({self.ndim}) of shape {self.shape}")
@@ -851,7 +857,10 @@ class Tensor:
 
     def repeat(self, *sizes: Any) -> Tensor:
         """Tiled ``sizes[i]`` times along dimension i: ``(2, 3).repeat(2, 1) -> (4, 3)``."""
-        sizes = shape_args(sizes)
+        sizes = shape_args("repeat", sizes)
+        if len(sizes) < self.ndim or builtins.any(size < 0 for size in sizes):
+            raise ValueError(f"repeat: expected at least {self.ndim} non-negative counts (one "
+                             f"per dimension of shape {self.shape}), got {tuple(sizes)}")
         t = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
         # repeat = expand along a new axis next to each dimension, then merge the pairs
         expanded_shape, merged_shape = [], []
@@ -970,6 +979,7 @@ class Tensor:
     def clamp_(self, min: builtins.float | None = None,
                max: builtins.float | None = None) -> Tensor:
         """Limit the values to ``[min, max]`` in place."""
+        _check_bounds("clamp_", min, max)
         return self._inplace("clamp_", self.xp.clip(self.data, min, max))
 
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
@@ -986,6 +996,25 @@ class Tensor:
 # ---------------------------------------------------------------------------------------------
 # Helpers of the methods above
 # ---------------------------------------------------------------------------------------------
+
+
+def check_tensor(op: str, name: str, value: Any) -> Tensor:
+    """``value`` itself if it is a Tensor, else a TypeError naming ``op`` and the argument."""
+    if not isinstance(value, Tensor):
+        hint = " (convert it with tc.tensor(...))" if isinstance(
+            value, (list, tuple, np.ndarray, numbers.Number)) else ""
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}{hint}")
+    return value
+
+
+def _check_bounds(op: str, low: Any, high: Any) -> None:
+    """``clamp``'s bounds: numbers or None, at least one given."""
+    if low is None and high is None:
+        raise ValueError(f"{op}: at least one of min and max must be given")
+    for name, bound in (("min", low), ("max", high)):
+        if bound is not None and (not isinstance(bound, numbers.Real) or
+                                  isinstance(bound, builtins.bool)):
+            raise TypeError(f"{op}: {name} must be a number or None, got {bound!r}")
 
 
 def _scalar_like(value: numbers.Number, like: Tensor) -> Tensor:
@@ -1010,7 +1039,8 @@ def _as_operand(value: Any, like: Tensor, op: str) -> Tensor:
         return _scalar_like(value, like)
     if isinstance(value, (np.ndarray, list, tuple)):
         return Tensor(value, device=like.device)
-    raise TypeError(f"{op}: unsupported operand type {type(value).__name__}")
+    raise TypeError(f"{op}: unsupported operand type {type(value).__name__} (expected a "
+                    "Tensor, a number or a list of numbers)")
 
 
 def _promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
