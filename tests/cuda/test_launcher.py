@@ -293,3 +293,14 @@ def test_the_gpu_benchmark_exits_cleanly_without_a_gpu():
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "skipped:" in result.stdout
+
+
+def test_without_a_compiler_the_emulation_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(emulator.shutil, "which", lambda name: None)
+    emulator._compiler.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=r"install g\+\+"):
+            emulator.build(HERE / "kernels" / "scale.cu")
+    finally:
+        emulator._compiler.cache_clear()
