@@ -82,6 +82,8 @@ __all__ = [
     "launch_grid_stride",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "plan_name",
+    "tiled_applies",
 ]
 
 
