@@ -198,6 +198,8 @@ def test_to_device_and_dtype_together(device):
     y = x.to(device, tc.float64)
     assert y.device == device and y.dtype == tc.float64
     assert x.cpu() is x and tc.tensor([1.0]).to(y).dtype == tc.float64
+    copied = x.to(x.device, copy=True, non_blocking=True)
+    assert copied is not x and copied.tolist() == x.tolist()
 
 
 def test_dataloader_device_and_to_device(device):

@@ -304,12 +304,15 @@ class Tensor:
         return ops.CloneFunction.apply(self)
 
     # -- conversion -------------------------------------------------------------------------
-    def to(self, *args: Any, dtype: Any = None, device: DeviceLike = None) -> Tensor:
+    def to(self, *args: Any, dtype: Any = None, device: DeviceLike = None,
+           non_blocking: builtins.bool = False, copy: builtins.bool = False) -> Tensor:
         """``t.to(tc.float64)``, ``t.to("cuda")``, ``t.to("cpu", tc.float32)`` or ``t.to(other)``.
 
         The one place data moves between devices: no op copies across devices silently. Both
         changes are differentiable (the gradient goes back to the original device and dtype).
-        Returns ``self`` when nothing changes. Same shape.
+        Returns ``self`` when nothing changes, unless ``copy=True``. Same shape.
+        ``non_blocking`` is accepted for PyTorch's sake; copies here always complete before
+        ``to`` returns.
         """
         for arg in args:
             if isinstance(arg, (str, Device)):
@@ -324,7 +327,7 @@ class Tensor:
         dtype = as_dtype(dtype)
         if dtype is not None and dtype != out.dtype:
             out = ops.CastFunction.apply(out, dtype=dtype)
-        return out
+        return out.clone() if copy and out is self else out
 
     def cpu(self) -> Tensor:
         """This tensor on the CPU (``self`` if it is there already)."""
