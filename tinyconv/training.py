@@ -448,18 +448,18 @@ def fit(config: TrainConfig, resume: str | None = None,
     return history
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, what: str = "--resume") -> dict:
     """A checkpoint written by :func:`fit`, or a clear error: a missing file, anything
     ``tc.load`` cannot read (``tc.LoadError`` names the path and the problem), or a readable file
-    that is not a training checkpoint."""
+    that is not a training checkpoint. ``what`` names the caller in the messages."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--resume {path}: no such file (checkpoints are written to "
+        raise FileNotFoundError(f"{what} {path}: no such file (checkpoints are written to "
                                 f"<out>/checkpoint.npz)")
     state = tc.load(path)
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
-        raise ValueError(f"--resume {path}: not a checkpoint written by tinyconv train (it has "
+        raise ValueError(f"{what} {path}: not a checkpoint written by tinyconv train (it has "
                          f"no {', '.join(missing)})")
     return state
 

@@ -367,12 +367,9 @@ def model_from_checkpoint(path: str) -> tuple[Any, Network]:
     model of its configuration with its weights, and the test split of its data set."""
     import dataclasses
 
-    from tinyconv.training import TrainConfig, build_model, load_datasets
+    from tinyconv.training import TrainConfig, build_model, load_checkpoint, load_datasets
 
-    state = tc.load(path)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise ValueError(f"{path}: not a checkpoint written by tinyconv train (it has no "
-                         f"'config' and 'model' entries)")
+    state = load_checkpoint(path, what="tinyconv show")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in dict(state["config"]).items() if k in known})
     config.device = "cpu"  # the page runs one image at a time: the CPU is enough, and everywhere
