@@ -131,7 +131,9 @@
     const t = model.title || {};
     const parts = [];
     if (t.model) parts.push(`${t.model} on ${t.dataset}`);
-    if (t.epochs !== undefined && t.epochs !== null) parts.push(`${t.epochs} epochs`);
+    if (t.epochs !== undefined && t.epochs !== null) {
+      parts.push(`${t.epochs} epoch${t.epochs === 1 ? "" : "s"}`);
+    }
     if (t.test_accuracy !== undefined && t.test_accuracy !== null) {
       parts.push(`test accuracy ${(100 * t.test_accuracy).toFixed(1)} %`);
     }
