@@ -3,8 +3,8 @@
 A :class:`Device` names where a tensor's data lives (``"cpu"`` or ``"cuda"``). Its :class:`Backend`
 gives the two things the rest of tinyconv needs from a device:
 
-- ``xp``: the array module (``numpy`` on the CPU, ``cupy`` on the GPU). Elementwise math, reductions,
-  reshapes and matmul call it directly, so no layer above hard-codes numpy.
+- ``xp``: the array module (``numpy`` on the CPU, ``cupy`` on the GPU). Elementwise math,
+  reductions, reshapes and matmul call it directly, so no layer above hard-codes numpy.
 - ``kernels``: the module implementing the kernel contract (``tinyconv.kernels.contract``) for
   convolution and pooling. On the CPU this is the Numba set by default; ``set_kernels("reference")``
   switches to the readable NumPy loops, and ``register_kernels`` adds a student's own module.

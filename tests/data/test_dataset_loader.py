@@ -189,7 +189,7 @@ def test_fast_path_equals_per_sample_stacking():
     fast = list(DataLoader(ds, batch_size=4, shuffle=True, generator=9))
     slow = list(DataLoader(ds, batch_size=4, shuffle=True, generator=9,
                            collate_fn=default_collate))
-    for (fx, fy), (sx, sy) in zip(fast, slow):
+    for (fx, fy), (sx, sy) in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(fx.numpy(), sx.numpy())
         np.testing.assert_array_equal(fy.numpy(), sy.numpy())
         assert fx.dtype == sx.dtype and fy.dtype == sy.dtype

@@ -221,7 +221,7 @@ def test_shapes_is_deterministic_given_the_seed():
 def test_shapes_draw_what_their_names_say():
     ds = shapes(n=40, size=32, noise=0.0, seed=1)
     assert ds.images.shape == (40, 1, 32, 32)
-    for image, label in zip(ds.images[:, 0], ds.labels):
+    for image, label in zip(ds.images[:, 0], ds.labels, strict=True):
         lit = image > 0
         values = image[lit]
         assert values.min() >= 0.7 and values.max() <= 1.0  # one brightness per shape

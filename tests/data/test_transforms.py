@@ -90,7 +90,7 @@ def test_random_crop_follows_manual_seed(image):
     first = [crop(image) for _ in range(5)]
     tc.manual_seed(4)
     again = [crop(image) for _ in range(5)]
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -232,7 +232,8 @@ def test_adjointness(problem):
     y = rng.standard_normal(problem.expected_out_shape)
     output_padding = tuple(
         (n + 2 * p - d * (k - 1) - 1) % s for n, p, d, k, s in
-        zip(problem.size, problem.padding, problem.dilation, problem.kernel, problem.stride))
+        zip(problem.size, problem.padding, problem.dilation, problem.kernel, problem.stride,
+            strict=True))
     kwargs = dict(stride=problem.stride, padding=problem.padding, dilation=problem.dilation,
                   groups=problem.groups)
     forward = F.conv2d(tc.tensor(x), tc.tensor(w), **kwargs)
@@ -297,7 +298,7 @@ def compare_with_torch(torch, tc_op, torch_op, arrays, kwargs, dtype) -> None:
     g = np.random.default_rng(7).standard_normal(y.shape).astype(dtype)
     (y * tc.tensor(g)).sum().backward()
     (y_torch * torch.tensor(g)).sum().backward()
-    for mine, torch_input in zip(ours, theirs):
+    for mine, torch_input in zip(ours, theirs, strict=True):
         if mine is not None:
             assert_close(mine.grad.numpy(), torch_input.grad.numpy(), TOLERANCE[dtype])
 
@@ -339,7 +340,7 @@ def test_reference_and_cpu_kernels_agree(problem):
             (y * y).sum().backward()
         results[kernels] = [y.detach().numpy()] + [t.grad.numpy() for t in (x, w, b)
                                                    if t is not None]
-    for ours, theirs in zip(results["reference"], results["cpu"]):
+    for ours, theirs in zip(results["reference"], results["cpu"], strict=True):
         assert_close(ours, theirs, 1e-12)
 
 

@@ -72,5 +72,5 @@ def test_linear_matches_pytorch(torch, shape, use_bias):
         y = functional.linear(*leaves)
         y.backward(lib.tensor(upstream))
         results.append([y.detach().numpy()] + [leaf.grad.numpy() for leaf in leaves])
-    for mine, reference in zip(*results):
+    for mine, reference in zip(*results, strict=True):
         np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-10)

@@ -47,7 +47,7 @@ def test_state_dict_skips_non_persistent_buffers_and_shares_memory():
 
 def test_unknown_attribute_raises_attribute_error():
     with pytest.raises(AttributeError, match="'TwoLayer' object has no attribute 'nope'"):
-        TwoLayer().nope
+        TwoLayer().nope  # noqa: B018 - the attribute access is the test
 
 
 def test_assigning_a_plain_tensor_over_a_parameter_is_refused():

@@ -12,13 +12,12 @@ Every random choice in this package (shuffling, splitting, random transforms) ta
 from __future__ import annotations
 
 import numbers
-from typing import Union
 
 import numpy as np
 
 from tinyconv.random import default_generator
 
-GeneratorLike = Union[None, int, np.random.Generator]
+GeneratorLike = None | int | np.random.Generator
 
 
 def check_generator(owner: str, generator: GeneratorLike) -> None:

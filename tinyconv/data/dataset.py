@@ -198,5 +198,6 @@ def random_split(dataset: Dataset, lengths: Sequence[float],
     rng = current(make_generator("random_split", generator))
     order = rng.permutation(len(dataset))
     bounds = np.cumsum([0] + counts)
-    return [Subset(dataset, order[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return [Subset(dataset, order[start:stop])
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
 

@@ -39,7 +39,7 @@ from tinyconv.data.loader import default_collate
 from tinyconv.data.transforms import resize
 
 PathLike = Union[str, "os.PathLike[str]"]
-Normalization = Union[bool, tuple[float, float]]
+Normalization = bool | tuple[float, float]
 
 
 class ImageDataset(TensorDataset):

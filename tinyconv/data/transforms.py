@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from tinyconv.creation import from_numpy, tensor
 from tinyconv.data._random import GeneratorLike, current, make_generator
 from tinyconv.tensor import Tensor
 
-Size = Union[int, Sequence[int]]
+Size = int | Sequence[int]
 
 __all__ = ["Compose", "Lambda", "ToTensor", "Normalize", "Pad", "RandomCrop",
            "RandomHorizontalFlip", "Resize", "resize", "pad"]
