@@ -8,7 +8,8 @@ of ``cases.py``:
 
 - each convolution plan of ``kernels/cuda/launch.py`` (``direct``, ``im2col`` + cuBLAS,
   ``tiled``: forward only, its backward passes are the direct ones) forward and forward +
-  backward, the plan the heuristic picks marked ``*``;
+  backward, the plan the heuristic picks for the forward pass marked ``*``, and ``auto``: the
+  heuristic itself (which may pick another plan for a backward pass);
 - the pooling kernels, forward + backward;
 - a training step (forward, backward, SGD) of LeNet-5 (batch 64, 32×32) and of a small ResNet
   (BasicBlocks [1, 1, 1, 1], 32×32 input, batch 32);
@@ -145,13 +146,13 @@ def _conv_case(device: Device, torch, name: str, plans, repeat: int) -> None:
         launch.conv2d_backward_weight(rt, x, grad_y, w_shape, *options)
 
     chosen = launch.plan_name(x_shape, w_shape, *options)
-    for plan in plans:
+    for plan in (*plans, None):  # None: the heuristic, which may pick per pass
         with launch.force_plan(plan):
             forward_time = median_time(forward, device.sync, repeat)
             both = median_time(forward_backward, device.sync, repeat)
-        mark = "*" if plan == chosen else " "
+        label = "auto" if plan is None else plan + ("*" if plan == chosen else "")
         torch_ms = f"{torch_time * 1e3:13.3f}" if torch_time else f"{'-':>13s}"
-        print(f"{name:16s} {plan + mark:8s} {forward_time * 1e3:8.3f} {both * 1e3:11.3f} "
+        print(f"{name:16s} {label:8s} {forward_time * 1e3:8.3f} {both * 1e3:11.3f} "
               f"{3 * conv_flops(case) / both / 1e9:8.1f} {torch_ms} {_ratio(torch_time, both)}")
 
 

@@ -32,18 +32,23 @@ Convolutions have three plans (:data:`PLANS`), picked by :func:`choose_plan`:
 - ``"tiled"`` (``conv2d_tiled.cu``): the forward pass with a shared-memory tile, which teaches
   the memory hierarchy; its backward passes are the direct ones. Used only when forced.
 
-**The heuristic** (``R`` as above):
+**The heuristic** (``R`` as above), per call and pass:
 
 1. a 1×1 kernel without groups: ``"im2col"`` (a 1×1 convolution *is* a matrix product);
 2. ``R >=`` :data:`IM2COL_MIN_REDUCTION` and a column buffer of at most
    :data:`IM2COL_MAX_BYTES`: ``"im2col"``;
-3. else ``"direct"``.
+3. the weight gradient of a layer with fewer than :data:`WEIGHT_GRAD_MIN_THREADS` weights, when
+   its column buffer fits: ``"im2col"`` (the direct kernel would run one thread per weight, each
+   summing over the whole batch: LeNet's first layer has 150 weights, and a GPU needs tens of
+   thousands of threads in flight to hide its memory latency);
+4. else ``"direct"``.
 
 The thresholds are the CPU heuristic's (``kernels/cpu/dispatch.py``: below R = 64 direct kernels
-beat im2col + GEMM) and the cuDNN paper's observation that im2col + cuBLAS is within 1.4× of the
-best for dense layers; they were not measured on a GPU (there was none where this was written).
-``benchmarks/gpu.py`` times every plan against PyTorch where a GPU is present: adjust them from
-its figures. ``force_plan(name)`` overrides the heuristic (the tests run every plan).
+beat im2col + GEMM), the cuDNN paper's observation that im2col + cuBLAS is within 1.4× of the
+best for dense layers, and the occupancy argument of rule 3; they were not measured on a GPU
+(there was none where this was written). ``benchmarks/gpu.py`` times every plan against PyTorch
+where a GPU is present: adjust them from its figures. ``force_plan(name)`` overrides the
+heuristic (the tests run every plan).
 """
 
 from __future__ import annotations
@@ -189,6 +194,9 @@ IM2COL_MIN_REDUCTION = 64
 #: The largest column buffer im2col may allocate; bigger problems stay direct.
 IM2COL_MAX_BYTES = 512 * 2**20
 
+#: Below this many weight elements, the weight gradient goes through im2col (rule 3 above).
+WEIGHT_GRAD_MIN_THREADS = 16384
+
 #: conv2d_tiled.cu's TILE, MAX_PATCH and MAX_TAPS.
 TILE, MAX_PATCH, MAX_TAPS = 16, 48, 64
 
@@ -210,27 +218,36 @@ def force_plan(name: str | None) -> Iterator[None]:
         _forced[0] = previous
 
 
-def choose_plan(x_shape, w_shape, stride, padding, dilation, groups, itemsize: int = 4) -> str:
-    """The plan for a convolution with these contract arguments (the module docstring's
-    heuristic, or the forced plan)."""
+STEPS = ("forward", "backward_input", "backward_weight")
+
+
+def choose_plan(x_shape, w_shape, stride, padding, dilation, groups, itemsize: int = 4,
+                step: str = "forward") -> str:
+    """The plan for one pass (``step``, one of :data:`STEPS`) of a convolution with these
+    contract arguments: the module docstring's heuristic, or the forced plan."""
     if _forced[0] is not None:
         return _forced[0]
     n, c_in = x_shape[0], x_shape[1]
-    c_in_g, kh, kw = w_shape[1], w_shape[2], w_shape[3]
+    c_out, c_in_g, kh, kw = w_shape
     if kh == kw == 1 and groups == 1:
         return "im2col"
-    reduction = c_in_g * kh * kw
     y_shape = check_conv2d("choose_plan", x_shape, w_shape, stride, padding, dilation, groups)
-    column_bytes = n * c_in * kh * kw * y_shape[2] * y_shape[3] * itemsize
-    if reduction >= IM2COL_MIN_REDUCTION and column_bytes <= IM2COL_MAX_BYTES:
+    columns_fit = n * c_in * kh * kw * y_shape[2] * y_shape[3] * itemsize <= IM2COL_MAX_BYTES
+    if c_in_g * kh * kw >= IM2COL_MIN_REDUCTION and columns_fit:
+        return "im2col"
+    if step == "backward_weight" and c_out * c_in_g * kh * kw < WEIGHT_GRAD_MIN_THREADS \
+            and columns_fit:
         return "im2col"
     return "direct"
 
 
-def plan_name(x_shape, w_shape, stride, padding, dilation, groups, dtype="float32") -> str:
-    """The plan a CUDA convolution with these arguments would use now (for benchmarks)."""
+def plan_name(x_shape, w_shape, stride, padding, dilation, groups, dtype="float32",
+              step: str = "forward") -> str:
+    """The plan one pass of a CUDA convolution with these arguments would use now."""
+    if step not in STEPS:
+        raise ValueError(f"plan_name: step must be one of {STEPS}, got {step!r}")
     return choose_plan(tuple(x_shape), tuple(w_shape), stride, padding, dilation, groups,
-                       np.dtype(dtype).itemsize)
+                       np.dtype(dtype).itemsize, step)
 
 
 def tiled_applies(y_shape, w_shape, stride, dilation) -> bool:
@@ -306,7 +323,8 @@ def conv2d_backward_input(runtime: Runtime, grad_y, w, x_shape, stride, padding,
     grad_y, w = _contiguous(xp, grad_y), _contiguous(xp, w)
     shape = _conv2d_shape(op, x_shape, w.shape, y_shape, stride, padding, dilation, groups)
     grad_x = xp.empty(x_shape, dtype=grad_y.dtype)
-    plan = choose_plan(x_shape, w.shape, stride, padding, dilation, groups, w.dtype.itemsize)
+    plan = choose_plan(x_shape, w.shape, stride, padding, dilation, groups, w.dtype.itemsize,
+                       "backward_input")
     if plan == "im2col":
         n, c_out_g = x_shape[0], w.shape[0] // groups
         w_t = w.reshape(groups, c_out_g, -1).transpose(0, 2, 1)  # (groups, R, C_out_g)
@@ -335,7 +353,8 @@ def conv2d_backward_weight(runtime: Runtime, x, grad_y, w_shape, stride, padding
         return xp.zeros(w_shape, dtype=x.dtype)  # a sum over an empty batch
     x, grad_y = _contiguous(xp, x), _contiguous(xp, grad_y)
     shape = _conv2d_shape(op, x.shape, w_shape, y_shape, stride, padding, dilation, groups)
-    plan = choose_plan(x.shape, w_shape, stride, padding, dilation, groups, x.dtype.itemsize)
+    plan = choose_plan(x.shape, w_shape, stride, padding, dilation, groups, x.dtype.itemsize,
+                       "backward_weight")
     if plan == "im2col":
         cols = _columns(runtime, x, shape, x.shape, w_shape, y_shape, groups)
         n, c_out_g = x.shape[0], w_shape[0] // groups

@@ -267,6 +267,11 @@ def test_the_heuristic_picks_the_documented_plans(monkeypatch):
     assert launch.plan_name((64, 6, 14, 14), (16, 6, 5, 5), unit, none, unit, 1) == "im2col"
     assert launch.plan_name((8, 4, 9, 9), (8, 1, 3, 3), unit, none, unit, 4) == "direct"  # groups
     assert launch.plan_name((8, 2, 9, 9), (8, 2, 1, 1), unit, none, unit, 1) == "im2col"  # 1×1
+    # one thread per weight would leave a GPU idle: few weights, weight gradient by im2col
+    assert launch.plan_name((64, 1, 32, 32), (6, 1, 5, 5), unit, none, unit, 1,
+                            step="backward_weight") == "im2col"
+    assert launch.plan_name((2, 21, 9, 9), (1024, 21, 1, 3), unit, none, unit, 1,
+                            step="backward_weight") == "direct"  # 64,512 weights, R = 63
     monkeypatch.setattr(launch, "IM2COL_MAX_BYTES", 1000)  # a column buffer too large: direct
     assert launch.plan_name((64, 6, 14, 14), (16, 6, 5, 5), unit, none, unit, 1) == "direct"
     with pytest.raises(ValueError, match="unknown plan 'fast'"), launch.force_plan("fast"):
