@@ -54,9 +54,9 @@ def test_draw_a_digit_and_every_layer_responds(browser, show_server, network, ar
     ActionChains(browser).move_to_element_with_offset(pad, -70, -90).click_and_hold() \
         .move_by_offset(60, 0).move_by_offset(70, 0).move_by_offset(-40, 80) \
         .move_by_offset(-40, 90).release().perform()
-    wait(browser, lambda d: "test image #" not in d.find_element(By.ID, "prediction").text,
+    wait(browser, lambda d: d.execute_script("return document.body.dataset.drawing") == "done"
+         and "test image #" not in d.find_element(By.ID, "prediction").text,
          message="the drawing's prediction never replaced the test image's")
-    time.sleep(0.3)  # the last request (one at a time) has landed
     prediction = browser.find_element(By.ID, "prediction")
     predicted = prediction.get_attribute("data-predicted")
     assert predicted in [str(k) for k in range(10)]

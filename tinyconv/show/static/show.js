@@ -484,6 +484,7 @@
   async function predictDrawing() {
     if (state.inFlight) { state.again = true; return; }
     state.inFlight = true;
+    document.body.dataset.drawing = "pending";  // for tests: wait for "done"
     try {
       do {
         state.again = false;
@@ -491,6 +492,7 @@
       } while (state.again);
     } finally {
       state.inFlight = false;
+      document.body.dataset.drawing = "done";
     }
   }
 
