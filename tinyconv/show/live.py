@@ -65,7 +65,8 @@ class LiveTraining:
 
     def on_train_begin(self, model: Any, test_set: Any, classes: Any, history: dict) -> None:
         images, labels = test_set.tensors
-        self.network = Network(model, images.numpy(), labels.numpy(), classes, self.title)
+        self.network = Network(model, images.cpu().numpy(), labels.cpu().numpy(), classes,
+                               self.title)
         with self._lock:
             self._running = True
             self._state.update(status="training", epochs=self.epochs,

@@ -221,7 +221,7 @@ class Network:
         result = []
         for name, module in self.model.named_modules():
             if isinstance(module, Conv2d):
-                weight = module.weight.detach().numpy()
+                weight = _host(module.weight)
                 result.append({"name": name, "shape": list(weight.shape),
                                "weights": encode_array(
                                    weight[:MAX_FILTERS, :MAX_FILTER_INPUTS])})
@@ -265,10 +265,10 @@ class Network:
                 continue
             note = _undrawable(call.output)
             layers.append({"name": call.name, "note": note,
-                           "output": None if note else _sent_part(call.output.numpy()[0])})
+                           "output": None if note else _sent_part(_host(call.output)[0])})
         result = {"input": encode_array(self.to_unit(image)), "layers": layers}
         if isinstance(logits, tc.Tensor) and logits.ndim == 2 and logits.shape[0] == 1:
-            scores = logits.numpy()[0].astype(np.float64)
+            scores = _host(logits)[0].astype(np.float64)
             probabilities = np.exp(scores - scores.max())
             probabilities /= probabilities.sum()
             result.update(logits=scores.tolist(), probabilities=probabilities.tolist(),
@@ -298,7 +298,7 @@ class Network:
         watched = [(name, module) for name, module in model.named_modules()
                    if not any(True for _ in module.children()) or
                    any(p is not None for p in module._parameters.values())]
-        x = tc.tensor(np.asarray(image, dtype=np.float32)[None])
+        x = tc.tensor(np.asarray(image, dtype=np.float32)[None]).to(_device_of(model))
         image_hw = tuple(x.shape[2:])
         geometry_of: dict[int, Geometry | None] = {id(x): IMAGE_GEOMETRY}
         by_size: list[tuple[tuple, Geometry]] = [(image_hw, IMAGE_GEOMETRY)]
@@ -335,6 +335,18 @@ class Network:
             for module in model.modules():
                 object.__setattr__(module, "training", modes[id(module)])
         return calls, logits
+
+
+def _host(tensor: Any) -> np.ndarray:
+    """A tensor's values as a NumPy array on the host (copied from a GPU; a live run may train
+    on one)."""
+    return tensor.detach().cpu().numpy()
+
+
+def _device_of(model: Any) -> Any:
+    """Where the model's parameters live (the CPU for a model without any)."""
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else "cpu"
 
 
 def _undrawable(output: Any) -> str | None:
