@@ -25,16 +25,25 @@
 #
 # 1. a student writes a kernel module following the **kernel contract** — with a bug;
 # 2. the teacher grades it with `tinyconv.testing.identities`, and hypothesis shrinks the bug;
-# 3. the student fixes it, registers the module with `tc.register_kernels`, and trains with it.
+# 3. the student fixes it, registers the module with `tc.register_kernels`, and trains with it;
+# 4. the class's way: `tinyconv coursework new` hands the assignment out, `tinyconv grade` grades
+#    it in a subprocess and writes the report (and the autograder's JSON).
 
 # %%
+import inspect
+import json
+import subprocess
+import sys
+import tempfile
 import types
+from pathlib import Path
 
 import numpy as np
 from hypothesis import Phase, given, settings
 
 import tinyconv as tc
 import tinyconv.nn.functional as F
+from tinyconv.coursework import write_assignment
 from tinyconv.kernels import cpu, reference
 from tinyconv.kernels.contract import CONTRACT_FUNCTIONS, check_conv2d
 from tinyconv.testing import GradcheckError, checks, gradcheck, grading, identities, strategies
@@ -315,11 +324,79 @@ assert losses[-1] < losses[0]
 assert tc.get_kernels_name() == "cpu"
 
 # %% [markdown]
+# ## 5. A graded class: `tinyconv coursework` and `tinyconv grade`
+#
+# Everything above is what the grader does for a whole class, from the command line. tinyconv
+# ships seven assignments (conv forward, its two backward passes, pooling, Numba, a new op, CUDA C
+# on a CPU emulation, LeNet-5 with your own kernels); `tinyconv coursework new NAME DIR` writes a
+# student's file (signatures, docstrings with shapes and identities, `NotImplementedError`
+# bodies) and its statement; `tinyconv grade DIR` runs the student's code **in a subprocess**,
+# with a time and memory limit per property (a hang or a segfault fails that property, not the
+# grader), checks the contract first (names, signatures, shapes, dtypes, inputs left alone, no
+# views returned), then each identity, and prints a report; `--json` writes the autograder
+# format Gradescope and GitHub Classroom read. The same seed gives the same counterexample.
+#
+# The student hands in the two backward passes from section 2, the buggy crop included:
+
+# %%
+homework = Path(tempfile.mkdtemp()) / "hw2"
+student_file, statement = write_assignment("conv-backward", homework)
+print(statement.read_text().splitlines()[0])
+
+
+def hand_in(backward_input) -> None:
+    """Write the student's file: the marker line, the imports, and the student's functions."""
+    functions = [scatter_gradients, student_conv2d_backward_weight, backward_input]
+    source = "\n\n".join(inspect.getsource(f) for f in functions)
+    source = (source.replace(f"def {backward_input.__name__}(", "def conv2d_backward_input(")
+              .replace("def student_conv2d_backward_weight(", "def conv2d_backward_weight("))
+    student_file.write_text("# tinyconv assignment: conv-backward\nimport numpy as np\n\n\n"
+                            + source)
+
+
+def grade(*options: str) -> subprocess.CompletedProcess:
+    """``tinyconv grade`` (as the shell would run it), two properties to keep this page quick."""
+    command = [sys.executable, "-m", "tinyconv", "grade", str(homework), "--only",
+               "input_gradient", "weight_gradient", *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+hand_in(buggy_conv2d_backward_input)
+run = grade("--json", str(homework / "results.json"))
+print(run.stdout)
+assert run.returncode == 1
+
+# %% [markdown]
+# The report names the function at fault, shows the smallest failing call with the expected and
+# received arrays, where they first differ, and *when* it fails: "wrong only when padding > 0" —
+# the grader re-ran the property without padding and it passed. A crop that starts at 0 instead
+# of at the padding is exactly that. The JSON file is what an autograder uploads:
+
+# %%
+results = json.loads((homework / "results.json").read_text())
+print({test["name"]: f"{test['score']}/{test['max_score']}" for test in results["tests"]})
+assert "function at fault: conv2d_backward_input" in run.stdout
+assert "wrong only when padding > 0" in run.stdout
+assert results["tests"][0]["status"] == "failed" and results["tests"][1]["status"] == "passed"
+
+# %% [markdown]
+# With the fix handed in, the grade passes and `tinyconv grade` exits with status 0:
+
+# %%
+hand_in(fixed_conv2d_backward_input)
+run = grade()
+print(run.stdout.splitlines()[-1])
+assert run.returncode == 0
+
+# %% [markdown]
 # ## What you learned
 #
 # - The kernel contract: seven functions on plain arrays; `tc.register_kernels(name, module)`
 #   and `tc.use_kernels(name)` run every conv/pool op with any implementation.
-# - `tinyconv.testing.identities` grades a module with the calculus of convolution on
-#   hypothesis-drawn configurations; `run_identity` for one, `run_all` for the grade.
+# - `tinyconv.testing.grading` checks a module against the identities of
+#   `tinyconv.testing.identities` on hypothesis-drawn configurations: `run_identity` for one,
+#   `run_all` for several, `grade` for one structured result per property.
 # - Hypothesis shrinks a failure to its essence (here: a 1×1 kernel with one leading pad), and
 #   `gradcheck` confirms it independently.
+# - For a class: `tinyconv coursework new NAME DIR` hands out an assignment, `tinyconv grade DIR`
+#   grades it in a subprocess and explains each failure (`--json` for an autograder).

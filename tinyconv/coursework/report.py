@@ -56,7 +56,7 @@ def _at(value: Any, index: tuple[int, ...]) -> str:
     if isinstance(value, tuple):  # max pooling: (values, indices)
         return " / ".join(_at(v, index) for v in value)
     try:
-        return f"{np.asarray(value)[index]!r}"
+        return f"{np.asarray(value)[index].item()!r}"
     except (IndexError, TypeError):
         return "-"
 
