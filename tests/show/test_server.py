@@ -41,6 +41,8 @@ def test_page_and_its_files(show_server):
     for name in ("show.js", "show.css"):
         status, body = request(show_server, "GET", f"/static/{name}")
         assert status == 200 and len(body) > 1000
+        assert b"http://" not in body and b"https://" not in body  # no CDN: works offline
+    assert b"http://" not in page and b"https://" not in page
     status, body = request(show_server, "GET", "/static/../server.py")
     assert status == 404 and "no static file" in body["error"]
 
