@@ -7,6 +7,8 @@ and the quick profile); ``test_grade_command.py`` runs the real subprocess grade
 Each buggy function is tinyconv's reference with one mistake a student makes.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -272,3 +274,17 @@ def test_the_correct_op_passes_every_op_property():
     for prop in load_assignment("new-op").extras:
         result = run_extra(prop, softplus_solution, {}, "quick", 0)
         assert result.status == "passed", (prop, result.message)
+
+
+# ---- correct solutions pass -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("assignment_name", ["conv-backward", "pooling"])
+def test_a_correct_solution_passes_every_property(assignment_name):
+    from tinyconv.coursework.worker import _import_student, run_property
+
+    assignment = load_assignment(assignment_name)
+    module = _import_student(Path(__file__).parent / "solutions" / assignment.module)
+    for name in assignment.property_names():
+        row = run_property(name, assignment, module, "quick", 0)
+        assert row["status"] == "passed", row["details"]

@@ -126,7 +126,13 @@ def main(argv: list[str]) -> int:
             row = {"name": name, "statement": "", "status": "crashed", "function": None,
                    "details": f"importing {path.name} failed:\n{import_error}", "seconds": 0.0}
         else:
-            row = run_property(name, assignment, module, profile, seed)
+            try:
+                row = run_property(name, assignment, module, profile, seed)
+            except Exception:  # noqa: BLE001 -- the grader's own bug: say so, keep going
+                row = {"name": name, "statement": "", "status": "crashed", "function": None,
+                       "details": "the grader itself failed on this property (please report "
+                                  "it to your instructor):\n" + traceback.format_exc(),
+                       "seconds": 0.0}
         channel.write(json.dumps(row) + "\n")
         channel.flush()
     return 0
