@@ -140,3 +140,17 @@ def test_show_trains_a_model_first_when_there_is_no_checkpoint(tmp_path, monkeyp
     assert "no checkpoint under runs/ yet: training lenet5 on digits first" in out
     assert (tmp_path / "runs/lenet5-digits/checkpoint.npz").exists()
     assert (tmp_path / "page.html").stat().st_size > 10_000
+
+
+def test_a_busy_port_is_a_one_line_error(checkpoint, capsys):
+    import socket
+
+    from tinyconv.__main__ import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["show", str(checkpoint), "--port", str(port), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinyconv show: error:") and "in use" in err
