@@ -163,7 +163,7 @@ tc.manual_seed(0)
 model = tc.models.lenet5()
 optimizer = tc.optim.Adam(model.parameters(), lr=2e-3)
 initial_filters = model.features.conv1.weight.detach().numpy().copy()
-for epoch in range(2):
+for _ in range(2):
     model.train()
     for images, labels in tc.data.DataLoader(train, batch_size=32, shuffle=True):
         loss = F.cross_entropy(model(images), labels)
