@@ -63,6 +63,13 @@ def save_figure(fig, name):
 # %% [markdown]
 # ## 1. Receptive fields, layer by layer
 #
+# The term comes from neuroscience: in the 1960s Hubel and Wiesel found cells in the cat's
+# visual cortex that respond only to stimuli in a small region of the visual field, some only to
+# edges of one orientation, with more complex cells combining simpler ones. Fukushima's
+# neocognitron (1980) built a network of such locally connected units, and LeCun's LeNet (1998)
+# trained one end to end with backpropagation: local connectivity, weight sharing and pooling
+# are that biology turned into arithmetic.
+#
 # The **receptive field** of a unit is the patch of input pixels it can see. Walk through the
 # layers keeping two numbers: `r`, the field of one unit (in input pixels), and `j`, the
 # distance in input pixels between two neighbouring units (the product of the strides so far).

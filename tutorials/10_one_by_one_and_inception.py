@@ -266,6 +266,29 @@ alexnet_fc = sum(p.numel() for p in tc.models.alexnet().classifier.parameters())
 assert plain < alexnet_fc / 8      # all of GoogLeNet < 1/8 of AlexNet's classifier alone
 
 # %% [markdown]
+# GoogLeNet also starts differently: its **stem** (a 7×7/2 convolution, a max pool, a 1×1 and a
+# 3×3 convolution, another max pool) brings a 224×224 image down to 28×28 very quickly, while
+# VGG-16 spends its first seven convolutions at full and half resolution. Count the
+# multiply-adds each spends to reach 28×28 maps:
+
+# %%
+stem_rows = tc.summary(tc.models.googlenet(), (3, 224, 224), print_table=False).rows
+stem_macs = 0
+for row in stem_rows:
+    if row.name.startswith("inception3a"):
+        break                                   # the stem ends where the first block starts
+    stem_macs += row.macs if row.type == "Conv2d" else 0
+vgg_stages = nn.Sequential(
+    nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1), nn.MaxPool2d(2),
+    nn.Conv2d(64, 128, 3, padding=1), nn.Conv2d(128, 128, 3, padding=1), nn.MaxPool2d(2),
+    nn.Conv2d(128, 256, 3, padding=1), nn.Conv2d(256, 256, 3, padding=1),
+    nn.Conv2d(256, 256, 3, padding=1), nn.MaxPool2d(2))          # VGG-16 up to 28x28
+vgg_macs = conv_macs(tc.summary(vgg_stages, (3, 224, 224), print_table=False))
+print(f"to reach 28x28: GoogLeNet's stem {stem_macs / 1e6:.0f} M MACs, "
+      f"VGG-16 {vgg_macs / 1e6:.0f} M MACs ({vgg_macs / stem_macs:.0f}x)")
+assert vgg_macs > 15 * stem_macs
+
+# %% [markdown]
 # ## What you learned
 #
 # - A 1×1 convolution is a Linear layer shared by all pixels.

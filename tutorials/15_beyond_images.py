@@ -76,6 +76,30 @@ assert np.allclose(y, np.convolve(x, w)[:len(x)])
 assert np.allclose(y[:4], [1.0, 0.5, 0.25, 2.0])             # a pulse and its echo
 
 # %% [markdown]
+# The notes' other classic filters work on signals too: a normalised **Gaussian** smooths (it
+# averages neighbours with weights that fall off with distance, so independent noise partly
+# cancels), and a **difference** filter `(−1, 1)` finds edges, the places where the signal
+# jumps.
+
+# %%
+noise_rng = np.random.default_rng(3)
+clean = np.where(np.arange(200) < 100, 0.0, 1.0)                  # a step
+noisy = clean + noise_rng.normal(scale=0.3, size=clean.size)
+taps = np.arange(-6, 7)
+gaussian = np.exp(-taps**2 / (2 * 2.0**2))
+gaussian /= gaussian.sum()                                         # weights sum to 1
+smoothed = F.conv1d(tc.tensor(noisy.reshape(1, 1, -1)),
+                    tc.tensor(gaussian.reshape(1, 1, -1)), padding=6).numpy().ravel()
+interior = slice(10, 190)
+error_before = np.abs(noisy - clean)[interior].mean()
+error_after = np.abs(smoothed - clean)[interior].mean()
+print(f"mean error to the clean step: {error_before:.3f} noisy, {error_after:.3f} smoothed")
+assert error_after < error_before / 2
+edges = F.conv1d(tc.tensor(smoothed.reshape(1, 1, -1)),
+                 tc.tensor(np.array([-1.0, 1.0]).reshape(1, 1, 2))).numpy().ravel()
+assert abs(int(np.argmax(edges[interior])) + 10 - 99) <= 3          # the jump, found
+
+# %% [markdown]
 # A 1-D convolution *is* a 2-D one on an image of height 1 (that is how tinyconv computes it):
 
 # %%
