@@ -21,9 +21,14 @@ flipped in the forward pass. Output position ``(oh, ow)`` reads the padded input
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .contract import (
+    CONTRACT_FUNCTIONS,
+    Padding4,
+    Pair,
     check_conv2d,
     check_conv2d_grad_y,
     check_float_array,
@@ -32,15 +37,8 @@ from .contract import (
     check_same_dtype,
 )
 
-__all__ = [
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "conv2d_backward_input",
-    "conv2d_backward_weight",
-    "conv2d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-]
+#: Exactly the seven functions of the kernel contract.
+__all__ = list(CONTRACT_FUNCTIONS)
 
 
 def _zero_pad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
@@ -70,7 +68,8 @@ def rot180(a: np.ndarray) -> np.ndarray:
 # Convolution
 # ------------------------------------------------------------------------------------------------
 
-def conv2d_forward(x, w, stride, padding, dilation, groups):
+def conv2d_forward(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Padding4, dilation: Pair,
+                   groups: int) -> np.ndarray:
     """2-D cross-correlation ``y = x ⋆ w``.
 
     ``x: (N, C_in, H, W)``, ``w: (C_out, C_in // groups, kH, kW)``
@@ -110,7 +109,8 @@ def conv2d_forward(x, w, stride, padding, dilation, groups):
     return y
 
 
-def conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups):
+def conv2d_backward_input(grad_y: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair,
+                          padding: Padding4, dilation: Pair, groups: int) -> np.ndarray:
     """Gradient of the loss with respect to the input: ``grad_x = full_corr(δ, rot180(w))``.
 
     ``grad_y: (N, C_out, H_out, W_out)``, ``w: (C_out, C_in // groups, kH, kW)``,
@@ -180,7 +180,8 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups)
     return grad_x_padded[:, :, top:top + h, left:left + width].copy()
 
 
-def conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups):
+def conv2d_backward_weight(x: np.ndarray, grad_y: np.ndarray, w_shape: tuple, stride: Pair,
+                           padding: Padding4, dilation: Pair, groups: int) -> np.ndarray:
     """Gradient of the loss with respect to the weight: ``grad_w = x ⋆ δ`` (summed over the batch).
 
     ``x: (N, C_in, H, W)``, ``grad_y: (N, C_out, H_out, W_out)``,
@@ -228,7 +229,8 @@ def conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation, groups
 # Pooling
 # ------------------------------------------------------------------------------------------------
 
-def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding4, dilation: Pair,
+                       ceil_mode: bool) -> tuple[np.ndarray, np.ndarray]:
     """Max pooling: the largest element of each window, and where it was.
 
     ``x: (N, C, H, W)`` -> ``(y, indices)``, both ``(N, C, H_out, W_out)``; ``y`` has x's dtype and
@@ -277,7 +279,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     return y, indices
 
 
-def max_pool2d_backward(grad_y, indices, x_shape):
+def max_pool2d_backward(grad_y: np.ndarray, indices: np.ndarray, x_shape: tuple) -> np.ndarray:
     """Gradient of max pooling: each window's δ goes to the element that won the window.
 
     ``grad_y, indices: (N, C, H_out, W_out)``, ``x_shape = (N, C, H, W)``
@@ -315,7 +317,27 @@ def _avg_pool_window(start: int, k: int, size: int, pad_after: int) -> tuple[int
     return max(start, 0), min(end_in_padding, size), padded_length
 
 
-def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad):
+def _avg_pool_windows(x_shape: tuple, y_shape: tuple, kernel: Pair, stride: Pair,
+                      padding: Padding4, count_include_pad: bool) -> Iterator[tuple]:
+    """Every window of an average pooling, in output order: ``((b, ch, oh, ow), rows, cols,
+    divisor)``, with ``rows``/``cols`` the slices of its real input elements and PyTorch's
+    divisor: with ``count_include_pad`` the window's area clipped to the padded input, else the
+    number of real elements."""
+    n, c, h, width = x_shape
+    (kh, kw), (sh, sw) = kernel, stride
+    top, bottom, left, right = padding
+    for b, ch, oh, ow in np.ndindex(n, c, y_shape[2], y_shape[3]):
+        row0, row1, padded_rows = _avg_pool_window(oh * sh - top, kh, h, bottom)
+        col0, col1, padded_cols = _avg_pool_window(ow * sw - left, kw, width, right)
+        if count_include_pad:
+            divisor = padded_rows * padded_cols
+        else:
+            divisor = (row1 - row0) * (col1 - col0)
+        yield (b, ch, oh, ow), slice(row0, row1), slice(col0, col1), divisor
+
+
+def avg_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding4,
+                       ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
     """Average pooling: the mean of each window.
 
     ``x: (N, C, H, W)`` -> ``y: (N, C, H_out, W_out)``. The sum is over the window's real input
@@ -329,27 +351,16 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
     """
     op = "avg_pool2d_forward"
     check_float_array(op, "x", x)
-    n, c, h_out, w_out = check_pool2d(op, x.shape, kernel, stride, padding, (1, 1), ceil_mode)
-    h, width = x.shape[2], x.shape[3]
-    (kh, kw), (sh, sw) = kernel, stride
-    top, bottom, left, right = padding
-
-    y = np.zeros((n, c, h_out, w_out), dtype=x.dtype)
-    for b in range(n):
-        for ch in range(c):
-            for oh in range(h_out):
-                row0, row1, padded_rows = _avg_pool_window(oh * sh - top, kh, h, bottom)
-                for ow in range(w_out):
-                    col0, col1, padded_cols = _avg_pool_window(ow * sw - left, kw, width, right)
-                    if count_include_pad:
-                        divisor = padded_rows * padded_cols
-                    else:
-                        divisor = (row1 - row0) * (col1 - col0)
-                    y[b, ch, oh, ow] = np.sum(x[b, ch, row0:row1, col0:col1]) / divisor
+    y_shape = check_pool2d(op, x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    y = np.zeros(y_shape, dtype=x.dtype)
+    for (b, ch, oh, ow), rows, cols, divisor in _avg_pool_windows(
+            x.shape, y_shape, kernel, stride, padding, count_include_pad):
+        y[b, ch, oh, ow] = np.sum(x[b, ch, rows, cols]) / divisor
     return y
 
 
-def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
+def avg_pool2d_backward(grad_y: np.ndarray, x_shape: tuple, kernel: Pair, stride: Pair,
+                        padding: Padding4, ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
     """Gradient of average pooling: each window spreads ``δ / divisor`` evenly over its elements.
 
     ``grad_y: (N, C, H_out, W_out)``, ``x_shape = (N, C, H, W)`` -> ``grad_x: (N, C, H, W)``.
@@ -363,21 +374,8 @@ def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode, cou
     check_float_array(op, "grad_y", grad_y)
     y_shape = check_pool2d(op, x_shape, kernel, stride, padding, (1, 1), ceil_mode)
     check_conv2d_grad_y(op, grad_y.shape, y_shape)
-    n, c, h, width = x_shape
-    h_out, w_out = y_shape[2], y_shape[3]
-    (kh, kw), (sh, sw) = kernel, stride
-    top, bottom, left, right = padding
-
-    grad_x = np.zeros((n, c, h, width), dtype=grad_y.dtype)
-    for b in range(n):
-        for ch in range(c):
-            for oh in range(h_out):
-                row0, row1, padded_rows = _avg_pool_window(oh * sh - top, kh, h, bottom)
-                for ow in range(w_out):
-                    col0, col1, padded_cols = _avg_pool_window(ow * sw - left, kw, width, right)
-                    if count_include_pad:
-                        divisor = padded_rows * padded_cols
-                    else:
-                        divisor = (row1 - row0) * (col1 - col0)
-                    grad_x[b, ch, row0:row1, col0:col1] += grad_y[b, ch, oh, ow] / divisor
+    grad_x = np.zeros(tuple(x_shape), dtype=grad_y.dtype)
+    for (b, ch, oh, ow), rows, cols, divisor in _avg_pool_windows(
+            x_shape, y_shape, kernel, stride, padding, count_include_pad):
+        grad_x[b, ch, rows, cols] += grad_y[b, ch, oh, ow] / divisor
     return grad_x

@@ -222,7 +222,8 @@ assert np.isclose(s_separable.total_params / s_standard.total_params, 1 / N + 1 
 # `np.sum(window * w[co])`. That is the readable specification. The functions in
 # `kernels/cpu/` compute the same numbers fast with Numba:
 #
-# - `kernels/cpu/conv.py` — the reference's loops, compiled (line by line the same);
+# - `kernels/cpu/conv.py` — the `loops` plan: the reference's loops, compiled (line by line the
+#   same);
 # - `kernels/cpu/direct.py` — loops reordered so the innermost one runs along an output row;
 # - `kernels/cpu/im2col.py` — copy every window into a column of a matrix, then one big matrix
 #   product (BLAS);
@@ -231,10 +232,14 @@ assert np.isclose(s_separable.total_params / s_standard.total_params, 1 / N + 1 
 #   (`unrolled_plan.py`), or over every sample at once with the batch in the SIMD lanes
 #   (`batch_lanes.py`);
 # - `kernels/cpu/winograd.py` — dense 3×3 layers with 2.25× fewer multiplications;
-# - `kernels/cpu/dispatch.py` — picks a plan per call (`choose_plan`).
+# - `kernels/cpu/dispatch.py` — picks a plan per call from one table (`HEURISTIC`,
+#   `choose_plan`).
 #
-# They all follow the contract: padding is given per side `(top, bottom, left, right)`, stride
-# and dilation as pairs.
+# Every plan is an object with the same four methods: `supports(problem, step)`, `forward`,
+# `backward_input` and `backward_weight`, where `problem` (`kernels/cpu/problem.py`) describes
+# one checked call: shapes, stride, padding `(top, bottom, left, right)`, dilation, groups.
+# Forcing a plan puts it first wherever it `supports` the call; elsewhere the table decides
+# (Winograd knows only 3×3 kernels, so on this 5×5 layer it hands the call on).
 
 # %%
 rng = np.random.default_rng(0)
@@ -246,7 +251,9 @@ y_ref = reference.conv2d_forward(x, w, *args)
 for plan in sorted(dispatch.PLANS):  # every plan, forced in turn
     with dispatch.force_plan(plan):
         y_plan = cpu.conv2d_forward(x, w, *args)
-    print(f"{plan:>11}: max |difference| from reference = {np.abs(y_plan - y_ref).max():.2e}")
+        ran = cpu.plan_name(x.shape, w.shape, *args)  # what the forced call really used
+    print(f"forced {plan:>11} -> ran {ran:>11}: max |difference| from reference = "
+          f"{np.abs(y_plan - y_ref).max():.2e}")
     assert np.allclose(y_plan, y_ref, atol=1e-4)
 
 # %% [markdown]

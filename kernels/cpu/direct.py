@@ -29,7 +29,8 @@ __all__ = ["DirectPlan"]
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def forward_kernel(xp, w, y, sh, sw, dh, dw, groups):
+def forward_kernel(xp: np.ndarray, w: np.ndarray, y: np.ndarray, sh: int, sw: int, dh: int, dw: int,
+                   groups: int) -> None:
     """``y[b, co] = Σ_{ci, ki, kj} w[co, ci, ki, kj] · xp[b, g·C_in_g + ci, oh·sH + ki·dH,
     ow·sW + kj·dW]``. ``xp: (N, C_in, Hp, Wp)`` padded, ``w: (C_out, C_in_g, kH, kW)``,
     ``y: (N, C_out, H_out, W_out)`` (written). One parallel job per output plane ``(b, co)``."""
@@ -59,7 +60,8 @@ def forward_kernel(xp, w, y, sh, sw, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def backward_input_kernel(grad_y, w, gxp, sh, sw, dh, dw, groups):
+def backward_input_kernel(grad_y: np.ndarray, w: np.ndarray, gxp: np.ndarray, sh: int, sw: int,
+                          dh: int, dw: int, groups: int) -> None:
     """The transpose of :func:`forward_kernel`: every output gradient sends ``w · δ`` back to the
     inputs its window read. ``gxp: (N, C_in, Hp, Wp)`` (padded; written). One job per input plane
     ``(b, ci)``, looping over the output channels that read it, so the ``+=`` stay inside the
@@ -92,7 +94,8 @@ def backward_input_kernel(grad_y, w, gxp, sh, sw, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def backward_weight_kernel(xp, grad_y, grad_w, sh, sw, dh, dw, groups):
+def backward_weight_kernel(xp: np.ndarray, grad_y: np.ndarray, grad_w: np.ndarray, sh: int, sw: int,
+                           dh: int, dw: int, groups: int) -> None:
     """``grad_w[co, ci, ki, kj] = Σ_{b, oh, ow} xp[b, ·, oh·sH + ki·dH, ow·sW + kj·dW] ·
     δ[b, co, oh, ow]``. One job per filter ``(co, ci)``; it sums over the batch itself. The
     innermost loop is a dot product along a row (``fastmath`` lets LLVM reassociate it into SIMD
@@ -133,7 +136,8 @@ def backward_weight_kernel(xp, grad_y, grad_w, sh, sw, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def forward_flat_kernel(xp, w, y, dh, dw, groups):
+def forward_flat_kernel(xp: np.ndarray, w: np.ndarray, y: np.ndarray, dh: int, dw: int,
+                        groups: int) -> None:
     """Stride-1 forward. ``xp: (N, C_in, Hp, Wp)`` padded, ``w: (C_out, C_in_g, kH, kW)``,
     ``y: (N, C_out, H_out, W_out)`` (written). One job per output plane ``(b, co)``; the wide
     plane ``H_out x Wp`` is accumulated in a job-local buffer that stays in L1."""
@@ -163,7 +167,8 @@ def forward_flat_kernel(xp, w, y, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def backward_input_flat_kernel(d_wide, w, gxp, dh, dw, groups):
+def backward_input_flat_kernel(d_wide: np.ndarray, w: np.ndarray, gxp: np.ndarray, dh: int, dw: int,
+                               groups: int) -> None:
     """Stride-1 input gradient: each tap sends ``w · δ`` back along its shift,
     ``gx_flat[i + shift] += w · δ_wide[i]``. ``d_wide: (N, C_out, H_out, Wp)`` (zero extra
     columns), ``gxp: (N, C_in, Hp, Wp)`` padded (written). One job per input plane."""
@@ -193,7 +198,8 @@ def backward_input_flat_kernel(d_wide, w, gxp, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def backward_weight_flat_kernel(xp, d_wide, grad_w, dh, dw, groups):
+def backward_weight_flat_kernel(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, dh: int,
+                                dw: int, groups: int) -> None:
     """Stride-1 weight gradient: ``grad_w[co, ci, ki, kj] = Σ_b Σ_i x_flat[i + shift] ·
     δ_wide[i]`` (a dot product per tap and sample). One job per filter ``(co, ci)``."""
     n, c_out, h_out, wp = d_wide.shape

@@ -19,6 +19,7 @@ that it is what this generator writes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 #: The kernel sizes that get unrolled kernels (``dispatch.py`` uses them when stride and dilation
 #: are 1). 3×3 and 5×5 cover VGG/ResNet-style and LeNet-style layers.
@@ -65,7 +66,7 @@ LANES = 16
 
 
 @njit(cache=True, inline="always")
-def round_up(length, multiple):
+def round_up(length: int, multiple: int) -> int:
     return (length + multiple - 1) // multiple * multiple
 
 '''
@@ -79,7 +80,7 @@ def name(ki: int, kj: int) -> str:
     return f"{ki}{kj}"
 
 
-def sum_of_rows(start: str, kh: int, kw: int, product) -> str:
+def sum_of_rows(start: str, kh: int, kw: int, product: Callable[[int, int], str]) -> str:
     """``start`` followed by ``(Σ_kj product(0, kj)) + (Σ_kj product(1, kj)) + ...``: one
     parenthesised sum per kernel row, each row on its own lines, wrapped within 100 columns."""
     indent = " " * (len(start) + 1)
@@ -111,7 +112,8 @@ def gen_correlate(kh: int, kw: int) -> str:
                          lambda ki, kj: f"w{name(ki, kj)} * t{name(ki, kj)}[i]")
     return f'''
 @njit(cache=True, nogil=True, fastmath={{"contract"}})
-def correlate_{kh}x{kw}(x, w, y, row0, col0, groups, job_lo, job_hi):
+def correlate_{kh}x{kw}(x: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int, col0: int,
+                   groups: int, job_lo: int, job_hi: int) -> None:
     """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · x[b, first + ci, row0 + oh + ki,
     col0 + ow + kj]`` for the planes ``job = b·C_out + co`` in ``[job_lo, job_hi)``.
 
@@ -160,7 +162,8 @@ def gen_weight_grad(kh: int, kw: int) -> str:
     stores = "\n".join(f"        grad_w[co, ci, {p[0]}, {p[1]}] = g{name(*p)}" for p in t)
     return f'''
 @njit(cache=True, nogil=True, fastmath=True)
-def weight_grad_{kh}x{kw}(xp, d_wide, grad_w, h_out, w_out, groups, job_lo, job_hi):
+def weight_grad_{kh}x{kw}(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_out: int,
+                     w_out: int, groups: int, job_lo: int, job_hi: int) -> None:
     """``grad_w[co, ci, ki, kj] = Σ_b Σ_i x_flat[i + ki·Wp + kj] · δ_wide[i]`` for the filters
     ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap, all {kh * kw} in one
     pass, each summed in its own scalar (``fastmath`` lets LLVM split each sum into SIMD partial
@@ -210,13 +213,14 @@ def gen_correlate_batch_lanes(kh: int, kw: int) -> str:
                       f"x_flat[((row0 + oh + {r}) * wp + col0 + {kj}) * n:]"
                       for r in range(kh + 1) for kj in range(kw))
 
-    def total(acc, first_row):
+    def total(acc: str, first_row: int) -> str:
         return sum_of_rows(f"                    new_{acc} = {acc}[i] + ", kh, kw,
                            lambda ki, kj: f"w{name(ki, kj)} * r{ki + first_row}c{kj}[i]")
 
     return f'''
 @njit(cache=True, nogil=True, fastmath={{"contract"}})
-def correlate_batch_lanes_{kh}x{kw}(xt, w, y, row0, col0, groups, job_lo, job_hi):
+def correlate_batch_lanes_{kh}x{kw}(xt: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int,
+                               col0: int, groups: int, job_lo: int, job_hi: int) -> None:
     """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · xt[first + ci, row0 + oh + ki,
     col0 + ow + kj, b]`` for the output channels ``job = co`` in ``[job_lo, job_hi)``.
 
@@ -279,7 +283,8 @@ def gen_weight_grad_batch_lanes(kh: int, kw: int) -> str:
     stores = "\n".join(f"        grad_w[co, ci, {p[0]}, {p[1]}] = g{name(*p)}" for p in t)
     return f'''
 @njit(cache=True, nogil=True, fastmath=True)
-def weight_grad_batch_lanes_{kh}x{kw}(xt, dt, grad_w, groups, job_lo, job_hi):
+def weight_grad_batch_lanes_{kh}x{kw}(xt: np.ndarray, dt: np.ndarray, grad_w: np.ndarray,
+                                 groups: int, job_lo: int, job_hi: int) -> None:
     """``grad_w[co, ci, ki, kj] = Σ_(oh, ow, b) xt[ci, oh + ki, ow + kj, b] · δt[co, oh, ow, b]``
     for the filters ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap,
     all {kh * kw} in one pass over each row pair, each summed in its own scalar (``fastmath`` lets

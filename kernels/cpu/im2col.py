@@ -50,6 +50,8 @@ cannot be cached by Numba, and compiling it again in every process would cost se
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -108,7 +110,8 @@ def _split_phases(plane, phases, sh, sw):
 
 
 @njit(cache=True, nogil=True)
-def im2col_kernel(x, cols, n0, kh, kw, sh, sw, dh, dw, top, left, job_lo, job_hi):
+def im2col_kernel(x: np.ndarray, cols: np.ndarray, n0: int, kh: int, kw: int, sh: int, sw: int,
+                  dh: int, dw: int, top: int, left: int, job_lo: int, job_hi: int) -> None:
     """Fill ``cols: (C·kH·kW, nb, H_out, W_out)`` with the windows of samples ``n0 .. n0+nb`` of
     ``x: (N, C, H, W)`` (C-contiguous, unpadded: taps outside the image are written as 0), for
     the jobs ``job = b·C + ci`` in ``[job_lo, job_hi)``.
@@ -159,7 +162,8 @@ def im2col_kernel(x, cols, n0, kh, kw, sh, sw, dh, dw, top, left, job_lo, job_hi
 
 
 @njit(cache=True, nogil=True)
-def col2im_kernel(dcols, grad_x, n0, kh, kw, sh, sw, dh, dw, top, left, job_lo, job_hi):
+def col2im_kernel(dcols: np.ndarray, grad_x: np.ndarray, n0: int, kh: int, kw: int, sh: int,
+                  sw: int, dh: int, dw: int, top: int, left: int, job_lo: int, job_hi: int) -> None:
     """The adjoint of :func:`im2col_kernel`: ``grad_x[n0+b, ci]`` = the sum of every entry of
     ``dcols`` that was copied from that pixel, for the jobs ``job = b·C + ci`` in
     ``[job_lo, job_hi)``. ``dcols: (C·kH·kW, nb, H_out, W_out)``, ``grad_x: (N, C, H, W)``
@@ -214,7 +218,7 @@ def col2im_kernel(dcols, grad_x, n0, kh, kw, sh, sw, dh, dw, top, left, job_lo, 
                             row[j * sw] = src[j]
 
 
-def to_channel_major(a, n0, out):
+def to_channel_major(a: np.ndarray, n0: int, out: np.ndarray) -> None:
     """``out[c, b, p] = a[n0 + b, c, p]``: ``a: (N, C, P)`` -> ``out: (C, nb, P)``, so the gradient
     of a chunk is one ``(C, nb·P)`` matrix for the GEMMs. A plain NumPy copy (memory-bound; a Numba
     kernel would be no faster and would cost another second of compilation on first use)."""
@@ -231,7 +235,7 @@ def to_channel_major(a, n0, out):
 class _Conv:
     """The im2col geometry of one convolution, and the two ways of running its steps."""
 
-    def __init__(self, problem: ConvProblem):
+    def __init__(self, problem: ConvProblem) -> None:
         self.itemsize = problem.dtype.itemsize
         self.n, self.c_in, self.h, self.w = problem.x_shape
         self.c_out, self.c_in_g, self.kh, self.kw = problem.w_shape
@@ -249,13 +253,13 @@ class _Conv:
         """One sample range per thread (``True``) or one range split step by step."""
         return get_num_threads() > 1 and self.n >= 2 * get_num_threads()
 
-    def run(self, work, *args) -> list:
+    def run(self, work: Callable, *args: object) -> list:
         """``work(self, *args, split, lo, hi)`` over the batch; the list of its results."""
         if self.by_samples():
             return run_jobs(work, self.n, self.flops, self, *args, False)
         return [work(self, *args, True, 0, self.n)]
 
-    def chunks(self, lo, hi, rows):
+    def chunks(self, lo: int, hi: int, rows: int) -> list[tuple[int, int]]:
         """``(n0, m)``: chunks of samples ``[lo, hi)`` whose ``rows x P`` matrices fit the limit."""
         count = hi - lo
         pieces = -(-count // batch_chunk(count, rows, self.p, self.itemsize))  # ceil
@@ -263,7 +267,8 @@ class _Conv:
         bounds = [lo + count * i // pieces for i in range(pieces + 1)]
         return [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(pieces)]
 
-    def kernel(self, kernel, a, b, n0, m, split):
+    def kernel(self, kernel: Callable, a: np.ndarray, b: np.ndarray, n0: int, m: int,
+               split: bool) -> None:
         """Run im2col (``a = x, b = cols``) or col2im (``a = dcols, b = grad_x``) on a chunk."""
         args = (a, b, n0, self.kh, self.kw, self.stride[0], self.stride[1], self.dilation[0],
                 self.dilation[1], self.top, self.left)
@@ -272,7 +277,7 @@ class _Conv:
         else:
             kernel(*args, 0, m * self.c_in)
 
-    def columns(self, x, n0, m, split):
+    def columns(self, x: np.ndarray, n0: int, m: int, split: bool) -> np.ndarray:
         """The column matrix ``(rows, m·P)`` of samples ``n0 .. n0+m``."""
         if self.pointwise:
             if m == 1:
@@ -284,7 +289,7 @@ class _Conv:
             self.kernel(im2col_kernel, x, cols, n0, m, split)
         return cols.reshape(self.rows, m * self.p)
 
-    def delta(self, grad_y, n0, m):
+    def delta(self, grad_y: np.ndarray, n0: int, m: int) -> np.ndarray:
         """δᵀ of samples ``n0 .. n0+m`` as one ``(C_out, m·P)`` matrix."""
         gy3 = grad_y.reshape(self.n, self.c_out, self.p)
         if m == 1:
@@ -293,15 +298,15 @@ class _Conv:
         to_channel_major(gy3, n0, delta)
         return delta.reshape(self.c_out, m * self.p)
 
-    def multiply(self, split):
+    def multiply(self, split: bool) -> Callable:
         """The GEMM to use: split over the threads (:func:`gemm`) or on this thread only."""
         return gemm if split else gemm_block
 
-    def out_rows(self, g):
+    def out_rows(self, g: int) -> slice:
         """Rows of group ``g`` in ``W``, δ and ``y``: output channels."""
         return slice(g * self.c_out_g, (g + 1) * self.c_out_g)
 
-    def col_rows(self, g):
+    def col_rows(self, g: int) -> slice:
         """Rows of group ``g`` in ``cols``: its input channels' taps."""
         return slice(g * self.rows_g, (g + 1) * self.rows_g)
 

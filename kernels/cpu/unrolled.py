@@ -35,12 +35,13 @@ LANES = 16
 
 
 @njit(cache=True, inline="always")
-def round_up(length, multiple):
+def round_up(length: int, multiple: int) -> int:
     return (length + multiple - 1) // multiple * multiple
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def correlate_3x3(x, w, y, row0, col0, groups, job_lo, job_hi):
+def correlate_3x3(x: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int, col0: int,
+                   groups: int, job_lo: int, job_hi: int) -> None:
     """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · x[b, first + ci, row0 + oh + ki,
     col0 + ow + kj]`` for the planes ``job = b·C_out + co`` in ``[job_lo, job_hi)``.
 
@@ -98,7 +99,8 @@ def correlate_3x3(x, w, y, row0, col0, groups, job_lo, job_hi):
                 y_row[ow] = a_row[ow]
 
 @njit(cache=True, nogil=True, fastmath=True)
-def weight_grad_3x3(xp, d_wide, grad_w, h_out, w_out, groups, job_lo, job_hi):
+def weight_grad_3x3(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_out: int,
+                     w_out: int, groups: int, job_lo: int, job_hi: int) -> None:
     """``grad_w[co, ci, ki, kj] = Σ_b Σ_i x_flat[i + ki·Wp + kj] · δ_wide[i]`` for the filters
     ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap, all 9 in one
     pass, each summed in its own scalar (``fastmath`` lets LLVM split each sum into SIMD partial
@@ -164,7 +166,8 @@ def weight_grad_3x3(xp, d_wide, grad_w, h_out, w_out, groups, job_lo, job_hi):
         grad_w[co, ci, 2, 2] = g22
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def correlate_5x5(x, w, y, row0, col0, groups, job_lo, job_hi):
+def correlate_5x5(x: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int, col0: int,
+                   groups: int, job_lo: int, job_hi: int) -> None:
     """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · x[b, first + ci, row0 + oh + ki,
     col0 + ow + kj]`` for the planes ``job = b·C_out + co`` in ``[job_lo, job_hi)``.
 
@@ -261,7 +264,8 @@ def correlate_5x5(x, w, y, row0, col0, groups, job_lo, job_hi):
                 y_row[ow] = a_row[ow]
 
 @njit(cache=True, nogil=True, fastmath=True)
-def weight_grad_5x5(xp, d_wide, grad_w, h_out, w_out, groups, job_lo, job_hi):
+def weight_grad_5x5(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_out: int,
+                     w_out: int, groups: int, job_lo: int, job_hi: int) -> None:
     """``grad_w[co, ci, ki, kj] = Σ_b Σ_i x_flat[i + ki·Wp + kj] · δ_wide[i]`` for the filters
     ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap, all 25 in one
     pass, each summed in its own scalar (``fastmath`` lets LLVM split each sum into SIMD partial
@@ -391,7 +395,8 @@ def weight_grad_5x5(xp, d_wide, grad_w, h_out, w_out, groups, job_lo, job_hi):
         grad_w[co, ci, 4, 4] = g44
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def correlate_batch_lanes_5x5(xt, w, y, row0, col0, groups, job_lo, job_hi):
+def correlate_batch_lanes_5x5(xt: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int,
+                               col0: int, groups: int, job_lo: int, job_hi: int) -> None:
     """``y[b, co, oh, ow] = Σ_ci Σ_(ki,kj) w[co, ci, ki, kj] · xt[first + ci, row0 + oh + ki,
     col0 + ow + kj, b]`` for the output channels ``job = co`` in ``[job_lo, job_hi)``.
 
@@ -514,7 +519,8 @@ def correlate_batch_lanes_5x5(xt, w, y, row0, col0, groups, job_lo, job_hi):
                     y[b, co, oh, ow] = acc_pixel[b]
 
 @njit(cache=True, nogil=True, fastmath=True)
-def weight_grad_batch_lanes_5x5(xt, dt, grad_w, groups, job_lo, job_hi):
+def weight_grad_batch_lanes_5x5(xt: np.ndarray, dt: np.ndarray, grad_w: np.ndarray,
+                                 groups: int, job_lo: int, job_hi: int) -> None:
     """``grad_w[co, ci, ki, kj] = Σ_(oh, ow, b) xt[ci, oh + ki, ow + kj, b] · δt[co, oh, ow, b]``
     for the filters ``job = co·C_in_g + ci`` in ``[job_lo, job_hi)``: one dot product per tap,
     all 25 in one pass over each row pair, each summed in its own scalar (``fastmath`` lets

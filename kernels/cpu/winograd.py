@@ -215,7 +215,8 @@ def _segment(r0, r1, th, sample):
 
 
 @njit(cache=True, nogil=True)
-def input_transform(x, v, r0, r1, th, tw, top, left):
+def input_transform(x: np.ndarray, v: np.ndarray, r0: int, r1: int, th: int, tw: int, top: int,
+                    left: int) -> None:
     """``V[4i + j, c, t] = (Bᵀ d B)[i, j]`` for the 4×4 input tiles ``d`` of the tile rows
     ``r0 .. r1`` of the batch, every channel.
 
@@ -294,7 +295,7 @@ def input_transform(x, v, r0, r1, th, tw, top, left):
 
 
 @njit(cache=True, nogil=True)
-def output_transform(m, y, r0, r1, th, tw):
+def output_transform(m: np.ndarray, y: np.ndarray, r0: int, r1: int, th: int, tw: int) -> None:
     """``y[tile] = Aᵀ M A``: the 2×2 outputs of every tile of the tile rows ``r0 .. r1``.
 
     ``m: (16, C_out, (r1 - r0)·tw)`` (``M[ξ] = U[ξ] @ V[ξ]``, ``ξ = 4i + j``),
@@ -339,7 +340,8 @@ def output_transform(m, y, r0, r1, th, tw):
 
 
 @njit(cache=True, nogil=True)
-def grad_output_transform(grad_y, mh, r0, r1, th, tw):
+def grad_output_transform(grad_y: np.ndarray, mh: np.ndarray, r0: int, r1: int, th: int,
+                          tw: int) -> None:
     """``M̂[4i + j, co, t] = (A δ Aᵀ)[i, j]`` for the 2×2 tiles ``δ`` of the output gradient in
     the tile rows ``r0 .. r1`` (the adjoint of :func:`output_transform`, for the weight gradient).
 
