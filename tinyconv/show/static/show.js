@@ -582,7 +582,12 @@
     const losses = live.losses.map((loss, k) => [(k + 1) * live.loss_every, loss]);
     const lossMax = Math.max(0.1, ...live.losses.slice(0, 20), ...live.losses.slice(-50));
     const lastStep = losses.length ? losses[losses.length - 1][0] : 1;
-    plot(0, "training loss (per step)", losses, lastStep, lossMax, "#d9480f",
+    let average = null;  // an exponential moving average over the noisy per-step losses
+    const smooth = losses.map(([x, y]) => [x, average = average === null ? y
+      : 0.9 * average + 0.1 * y]);
+    plot(0, "training loss (per step)", losses, lastStep, lossMax, "rgba(217, 72, 15, 0.3)",
+      `step ${live.step}`, (v) => v.toFixed(2));
+    plot(0, "training loss (per step)", smooth, lastStep, lossMax, "#d9480f",
       `step ${live.step}`, (v) => v.toFixed(2));
     const accuracy = [];
     for (const row of live.epochs_done) {
