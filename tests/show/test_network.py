@@ -219,3 +219,12 @@ def test_softmax_missing_for_models_without_class_scores():
     network = Network(model, np.ones((1, 1, 6, 6)), np.zeros(1), ["x"])
     result = network.run(network.test_images[0])
     assert "probabilities" not in result and "no softmax" in result["note"]
+
+
+def test_ink_fraction_measures_how_much_of_the_frame_the_ink_spans():
+    images = np.zeros((3, 1, 20, 20), np.float32)
+    images[0, 0, 5:15, 5:15] = 1  # 10 of 20 pixels
+    images[1, 0, 2:12, 8:10] = 1  # a bar: its longer side counts
+    images[2, 0, 0:16, 0:3] = 1
+    network = Network(nn.Sequential(nn.Flatten()), images, np.zeros(3), ["x"])
+    assert network.ink_fraction() == pytest.approx(0.5)  # the median of 0.5, 0.5 and 0.8
