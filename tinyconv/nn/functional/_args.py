@@ -24,7 +24,7 @@ import numpy as np
 
 from tinyconv.autograd import check_same_device
 from tinyconv.kernels.contract import KERNEL_DTYPES
-from tinyconv.tensor import Tensor
+from tinyconv.tensor import Tensor, check_tensor  # check_tensor: one check, in the core
 
 __all__ = [
     "check_choice",
@@ -56,15 +56,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, (numbers.Number, str, tuple, list)) or value is None:
         return text
     return f"{text} ({type(value).__name__})"
-
-
-def check_tensor(op: str, name: str, value: Any) -> Tensor:
-    """``value`` must be a Tensor (not None, not a NumPy array, not a list)."""
-    if not isinstance(value, Tensor):
-        hint = " (convert it with tc.tensor(...))" if isinstance(value, (list, tuple, np.ndarray,
-                                                                        numbers.Number)) else ""
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}{hint}")
-    return value
 
 
 def check_int(op: str, name: str, value: Any, minimum: int | None = None) -> int:
