@@ -154,3 +154,15 @@ def test_a_busy_port_is_a_one_line_error(checkpoint, capsys):
         assert main(["show", str(checkpoint), "--port", str(port), "--no-browser"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tinyconv show: error:") and "in use" in err
+
+
+@pytest.mark.parametrize("command", [["show"], ["train", "--live"]])
+@pytest.mark.parametrize("port, message", [("70000", "invalid port '70000': a whole number from 0"),
+                                           ("-1", "invalid port '-1'"),
+                                           ("abc", "invalid int value: 'abc'")])
+def test_bad_ports_are_refused_by_the_parser(command, port, message, capsys):
+    from tinyconv.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--port", port, "--no-browser"])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

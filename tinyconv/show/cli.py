@@ -20,8 +20,20 @@ FINISHED_GRACE_SECONDS = 1.5  # the live server outlives training by this much: 
 #                               polls twice a second, sees "finished" before it stops
 
 
+def _port(text: str) -> int:
+    """``--port``: a whole number from 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:  # the words argparse uses for type=int
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: a whole number from 0 (a free "
+                                         f"port) to 65535")
+    return port
+
+
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0,
+    parser.add_argument("--port", type=_port, default=0,
                         help="port on 127.0.0.1 (default: a free one, printed)")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; just print the address")
