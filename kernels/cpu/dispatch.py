@@ -133,8 +133,15 @@ def plan_name(x_shape: tuple, w_shape: tuple, stride: Pair, padding: Padding4, d
     return choose_plan(problem, step).name
 
 
-def _contiguous(a: np.ndarray) -> np.ndarray:
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+def _run(problem: ConvProblem, step: Step, result_shape: tuple,
+         *arrays: np.ndarray) -> np.ndarray:
+    """``step`` of a checked problem on ``arrays``: zeros of ``result_shape`` for an empty batch
+    (no plan needed), else the chosen plan's method on C-contiguous arrays."""
+    if problem.batch == 0:
+        return np.zeros(result_shape, dtype=problem.dtype)
+    settings.ensure_applied()
+    contiguous = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
+    return getattr(choose_plan(problem, step), step)(*contiguous, problem)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,10 +157,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Padding4
     check_same_dtype(op, x=x, w=w)
     problem = ConvProblem.checked(op, x.shape, w.shape, stride, padding, dilation, groups,
                                   x.dtype)
-    if problem.batch == 0:
-        return np.zeros(problem.y_shape, dtype=x.dtype)
-    settings.ensure_applied()
-    return choose_plan(problem, "forward").forward(_contiguous(x), _contiguous(w), problem)
+    return _run(problem, "forward", problem.y_shape, x, w)
 
 
 def conv2d_backward_input(grad_y: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair,
@@ -165,11 +169,7 @@ def conv2d_backward_input(grad_y: np.ndarray, w: np.ndarray, x_shape: tuple, str
     problem = ConvProblem.checked(op, x_shape, w.shape, stride, padding, dilation, groups,
                                   grad_y.dtype)
     check_conv2d_grad_y(op, grad_y.shape, problem.y_shape)
-    if problem.batch == 0:
-        return np.zeros(problem.x_shape, dtype=grad_y.dtype)
-    settings.ensure_applied()
-    return choose_plan(problem, "backward_input").backward_input(_contiguous(grad_y),
-                                                                 _contiguous(w), problem)
+    return _run(problem, "backward_input", problem.x_shape, grad_y, w)
 
 
 def conv2d_backward_weight(x: np.ndarray, grad_y: np.ndarray, w_shape: tuple, stride: Pair,
@@ -181,8 +181,4 @@ def conv2d_backward_weight(x: np.ndarray, grad_y: np.ndarray, w_shape: tuple, st
     problem = ConvProblem.checked(op, x.shape, w_shape, stride, padding, dilation, groups,
                                   x.dtype)
     check_conv2d_grad_y(op, grad_y.shape, problem.y_shape)
-    if problem.batch == 0:
-        return np.zeros(problem.w_shape, dtype=x.dtype)
-    settings.ensure_applied()
-    return choose_plan(problem, "backward_weight").backward_weight(_contiguous(x),
-                                                                   _contiguous(grad_y), problem)
+    return _run(problem, "backward_weight", problem.w_shape, x, grad_y)

@@ -94,6 +94,23 @@ def _valid_range(k_offset, stride, size, out):
 
 
 @njit(cache=True, inline="always")
+def _tap_along(offset, stride, size, out):
+    """Where a tap lands along one axis, ``offset = k·d - pad`` being the input index it reads
+    for output 0: ``(lo, hi, phase, shift)``, the outputs ``[lo, hi)`` that read a real input
+    element, and the phase plane (``offset mod s``) and shift in it (``offset div s``, Python's
+    floor semantics: ``0 <= phase < s``) that output ``o`` reads at ``o + shift``."""
+    lo, hi = _valid_range(offset, stride, size, out)
+    return lo, hi, offset % stride, offset // stride
+
+
+@njit(cache=True, inline="always")
+def _phase_buffer(h, w, sh, sw, strided, dtype):
+    """Room for the ``sH·sW`` phase planes of an ``h x w`` plane (empty without a stride)."""
+    hp, wp = ((h + sh - 1) // sh, (w + sw - 1) // sw) if strided else (0, 0)
+    return np.empty((sh, sw, hp, wp), dtype=dtype)
+
+
+@njit(cache=True, inline="always")
 def _split_phases(plane, phases, sh, sw):
     """``phases[pi, pj, i, j] = plane[i·sH + pi, j·sW + pj]``: ``plane: (H, W)``,
     ``phases: (sH, sW, ceil(H/sH), ceil(W/sW))``. Entries past the plane's edge (when ``H`` or
@@ -125,8 +142,7 @@ def im2col_kernel(x: np.ndarray, cols: np.ndarray, n0: int, kh: int, kw: int, sh
     c, h, w = x.shape[1], x.shape[2], x.shape[3]
     zero = cols.dtype.type(0)
     strided = sh != 1 or sw != 1
-    hp, wp = ((h + sh - 1) // sh, (w + sw - 1) // sw) if strided else (0, 0)  # phase planes
-    phase_buffer = np.empty((sh, sw, hp, wp), dtype=x.dtype)
+    phase_buffer = _phase_buffer(h, w, sh, sw, strided, x.dtype)
     for job in range(job_lo, job_hi):
         b = job // c
         ci = job % c
@@ -137,13 +153,9 @@ def im2col_kernel(x: np.ndarray, cols: np.ndarray, n0: int, kh: int, kw: int, sh
         else:
             phases = plane.reshape((1, 1, h, w))
         for ki in range(kh):
-            off_h = ki * dh - top  # input row of output row 0 for this tap
-            oh_lo, oh_hi = _valid_range(off_h, sh, h, h_out)
-            pi, qi = off_h % sh, off_h // sh  # Python's floor semantics: 0 <= pi < sh
+            oh_lo, oh_hi, pi, qi = _tap_along(ki * dh - top, sh, h, h_out)
             for kj in range(kw):
-                off_w = kj * dw - left
-                ow_lo, ow_hi = _valid_range(off_w, sw, w, w_out)
-                pj, qj = off_w % sw, off_w // sw
+                ow_lo, ow_hi, pj, qj = _tap_along(kj * dw - left, sw, w, w_out)
                 dst = cols[(ci * kh + ki) * kw + kj, b]
                 dst[:oh_lo] = zero  # rows of the tap that fall in the top / bottom padding
                 dst[oh_hi:] = zero
@@ -179,8 +191,7 @@ def col2im_kernel(dcols: np.ndarray, grad_x: np.ndarray, n0: int, kh: int, kw: i
     c, h, w = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
     zero = grad_x.dtype.type(0)
     strided = sh != 1 or sw != 1
-    hp, wp = ((h + sh - 1) // sh, (w + sw - 1) // sw) if strided else (0, 0)  # phase planes
-    phase_buffer = np.empty((sh, sw, hp, wp), dtype=grad_x.dtype)
+    phase_buffer = _phase_buffer(h, w, sh, sw, strided, grad_x.dtype)
     for job in range(job_lo, job_hi):
         b = job // c
         ci = job % c
@@ -191,13 +202,9 @@ def col2im_kernel(dcols: np.ndarray, grad_x: np.ndarray, n0: int, kh: int, kw: i
             phases = plane.reshape((1, 1, h, w))
         phases[:] = zero
         for ki in range(kh):
-            off_h = ki * dh - top
-            oh_lo, oh_hi = _valid_range(off_h, sh, h, h_out)
-            pi, qi = off_h % sh, off_h // sh
+            oh_lo, oh_hi, pi, qi = _tap_along(ki * dh - top, sh, h, h_out)
             for kj in range(kw):
-                off_w = kj * dw - left
-                ow_lo, ow_hi = _valid_range(off_w, sw, w, w_out)
-                pj, qj = off_w % sw, off_w // sw
+                ow_lo, ow_hi, pj, qj = _tap_along(kj * dw - left, sw, w, w_out)
                 if oh_hi == oh_lo or ow_hi == ow_lo:
                     continue
                 src = dcols[(ci * kh + ki) * kw + kj, b, oh_lo:, ow_lo:]

@@ -430,18 +430,27 @@ def _gemm_flops(tiles: int, c_out: int, c_in: int) -> float:
     return 2.0 * 16 * tiles * c_out * c_in
 
 
+def _transformed_chunk(src: np.ndarray, c_out: int, job: int, rows: int, tile_rows: int, th: int,
+                       tw: int, top: int, left: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Chunk ``job`` (tile rows ``[r0, r1)``): ``(r0, r1, V, M)`` with ``V = Bᵀ d B`` of its input
+    tiles, ``(16, C_in, T)``, and an uninitialised ``(16, c_out, T)`` buffer for the products,
+    both from this thread's workspace."""
+    r0 = job * rows
+    r1 = min(tile_rows, r0 + rows)
+    tiles = (r1 - r0) * tw
+    v = workspace.get("winograd_v", (16, src.shape[1], tiles), src.dtype)
+    m = workspace.get("winograd_m", (16, c_out, tiles), src.dtype)
+    input_transform(src, v, r0, r1, th, tw, top, left)
+    return r0, r1, v, m
+
+
 def _correlate_chunks(src, u, out, th, tw, top, left, rows, tile_rows, job_lo, job_hi):
     """Chunks ``job_lo .. job_hi`` of :func:`_correlate` (run by one thread; NumPy's matmul and
     the ``nogil`` kernels release the GIL, so the threads really run at once). The buffers come
     from this thread's own workspace."""
-    c_in, c_out = src.shape[1], u.shape[1]
     for job in range(job_lo, job_hi):
-        r0 = job * rows
-        r1 = min(tile_rows, r0 + rows)
-        tiles = (r1 - r0) * tw
-        v = workspace.get("winograd_v", (16, c_in, tiles), src.dtype)
-        m = workspace.get("winograd_m", (16, c_out, tiles), src.dtype)
-        input_transform(src, v, r0, r1, th, tw, top, left)
+        r0, r1, v, m = _transformed_chunk(src, u.shape[1], job, rows, tile_rows, th, tw, top,
+                                          left)
         np.matmul(u, v, out=m)  # the 16 GEMMs  M[ξ] (C_out, T) = U[ξ] (C_out, C_in) @ V[ξ]
         output_transform(m, out, r0, r1, th, tw)
 
@@ -470,12 +479,7 @@ def _weight_chunks(x, grad_y, th, tw, top, left, rows, tile_rows, job_lo, job_hi
     grad_u = workspace.get("winograd_grad_u", (16, c_out, c_in), x.dtype)
     product = workspace.get("winograd_grad_u_chunk", (16, c_out, c_in), x.dtype)
     for job in range(job_lo, job_hi):
-        r0 = job * rows
-        r1 = min(tile_rows, r0 + rows)
-        tiles = (r1 - r0) * tw
-        v = workspace.get("winograd_v", (16, c_in, tiles), x.dtype)
-        mh = workspace.get("winograd_m", (16, c_out, tiles), x.dtype)
-        input_transform(x, v, r0, r1, th, tw, top, left)
+        r0, r1, v, mh = _transformed_chunk(x, c_out, job, rows, tile_rows, th, tw, top, left)
         grad_output_transform(grad_y, mh, r0, r1, th, tw)
         # the 16 GEMMs  grad_U[ξ] (C_out, C_in) += M̂[ξ] (C_out, T) @ V[ξ]ᵀ (T, C_in)
         np.matmul(mh, v.transpose(0, 2, 1), out=grad_u if job == job_lo else product)
