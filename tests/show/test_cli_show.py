@@ -166,3 +166,14 @@ def test_bad_ports_are_refused_by_the_parser(command, port, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--port", port, "--no-browser"])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_image_is_checked_and_goes_with_export(checkpoint, tmp_path, capsys):
+    from tinyconv.__main__ import main
+
+    assert main(["show", str(checkpoint), "--image", "3", "--no-browser"]) == 2
+    assert "--image N goes with --export" in capsys.readouterr().err
+    assert main(["show", str(checkpoint), "--export", str(tmp_path / "p.html"),
+                 "--image", "5000"]) == 2
+    assert "--image 5000: the test images are numbered 0 to 358" in capsys.readouterr().err
+    assert not (tmp_path / "p.html").exists()

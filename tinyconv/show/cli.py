@@ -64,8 +64,8 @@ def add_show_command(commands: Any) -> argparse.ArgumentParser:
     show.add_argument("--export", default=None, metavar="PAGE.html",
                       help="write a self-contained static page (data inlined, no network) for "
                            "one test image, and exit")
-    show.add_argument("--image", type=int, default=0, metavar="N",
-                      help="with --export: the test image to show (default: %(default)s)")
+    show.add_argument("--image", type=int, default=None, metavar="N",
+                      help="with --export: the test image to show (default: 0)")
     return show
 
 
@@ -86,6 +86,11 @@ def run_show(args: argparse.Namespace) -> int:
     from tinyconv.show.page import export_html
     from tinyconv.show.server import ShowApp, ShowServer
 
+    if args.image is not None and not args.export:
+        print("tinyconv show: error: --image N goes with --export (the page itself has a strip "
+              "of test images to pick from)", file=sys.stderr)
+        return 2
+    image = 0 if args.image is None else args.image
     checkpoint = args.checkpoint or find_checkpoint()
     if checkpoint is None:
         from tinyconv.training import TrainConfig, fit
@@ -98,8 +103,13 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         _, network = model_from_checkpoint(str(checkpoint))
         if args.export:
-            path = export_html(network, args.export, args.image)
-            print(f"tinyconv show: wrote {path} (test image #{args.image}; opens offline)")
+            try:
+                network.check_test_index(image)
+            except ValueError:
+                raise ValueError(f"--image {image}: the test images are numbered 0 to "
+                                 f"{len(network.test_images) - 1}") from None
+            path = export_html(network, args.export, image)
+            print(f"tinyconv show: wrote {path} (test image #{image}; opens offline)")
             return 0
         server = ShowServer(ShowApp(network), args.port)
     except (ValueError, OSError) as error:  # tc.LoadError is a ValueError
