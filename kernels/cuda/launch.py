@@ -76,6 +76,7 @@ __all__ = [
     "POOL2D_SHAPE",
     "THREADS",
     "Runtime",
+    "RuntimeKernelSet",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "choose_plan",
@@ -453,3 +454,55 @@ def avg_pool2d_backward(runtime: Runtime, grad_y, x_shape, kernel, stride, paddi
         launch_grid_stride(runtime, "avg_pool2d_backward", grad_y.dtype, grad_x.size, grad_y,
                            grad_x, shape)
     return grad_x
+
+
+# ------------------------------------------------------------------------------------------------
+# A kernel set bound to one runtime
+# ------------------------------------------------------------------------------------------------
+
+class RuntimeKernelSet:
+    """The seven contract functions, launched on ``runtime``: a kernel set object.
+
+    The ``"cuda"`` and ``"cuda-emu"`` kernel sets are modules bound to the shared runtimes; this
+    binds any other, e.g. a runtime in which a student's own ``.cu`` file replaces some kernels
+    (a file defining kernels of the same names wins over the built-in ones)::
+
+        from tinyconv.kernels import reference
+        from tinyconv.kernels.cuda.launch import RuntimeKernelSet
+        from tinyconv.kernels.cuda.runtime import SOURCES, EmulatedRuntime
+
+        mine = RuntimeKernelSet(EmulatedRuntime((*SOURCES, "my_conv2d.cu")), name="mine")
+        tc.testing.run_all(mine, reference=reference)      # grade it
+        tc.register_kernels("mine", mine)                   # train with it
+        tc.set_kernels("mine")
+    """
+
+    def __init__(self, runtime: Runtime, name: str | None = None):
+        self.runtime = runtime
+        self.__name__ = name or f"kernels on {runtime.name}"
+
+    def conv2d_forward(self, x, w, stride, padding, dilation, groups):
+        return conv2d_forward(self.runtime, x, w, stride, padding, dilation, groups)
+
+    def conv2d_backward_input(self, grad_y, w, x_shape, stride, padding, dilation, groups):
+        return conv2d_backward_input(self.runtime, grad_y, w, x_shape, stride, padding, dilation,
+                                     groups)
+
+    def conv2d_backward_weight(self, x, grad_y, w_shape, stride, padding, dilation, groups):
+        return conv2d_backward_weight(self.runtime, x, grad_y, w_shape, stride, padding,
+                                      dilation, groups)
+
+    def max_pool2d_forward(self, x, kernel, stride, padding, dilation, ceil_mode):
+        return max_pool2d_forward(self.runtime, x, kernel, stride, padding, dilation, ceil_mode)
+
+    def max_pool2d_backward(self, grad_y, indices, x_shape):
+        return max_pool2d_backward(self.runtime, grad_y, indices, x_shape)
+
+    def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        return avg_pool2d_forward(self.runtime, x, kernel, stride, padding, ceil_mode,
+                                  count_include_pad)
+
+    def avg_pool2d_backward(self, grad_y, x_shape, kernel, stride, padding, ceil_mode,
+                            count_include_pad):
+        return avg_pool2d_backward(self.runtime, grad_y, x_shape, kernel, stride, padding,
+                                   ceil_mode, count_include_pad)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import tinyconv as tc
+from tinyconv import testing
 from tinyconv.backend import cuda_available
 from tinyconv.kernels import reference
 from tinyconv.kernels.contract import check_kernel_set
@@ -309,3 +310,20 @@ def test_without_a_compiler_the_emulation_says_what_to_install(tmp_path, monkeyp
             emulator.build(HERE / "kernels" / "scale.cu")
     finally:
         emulator._compiler.cache_clear()
+
+
+def test_a_students_cu_file_is_graded_and_trained_with(monkeypatch):
+    """A student's .cu file replaces the built-in conv2d_forward kernels; the kernel set bound to
+    that runtime satisfies the contract, tinyconv.testing finds the planted mistake (dilation
+    ignored), and the set can be registered and used like any other."""
+    monkeypatch.setattr(tc.backend, "_KERNEL_SETS", dict(tc.backend._KERNEL_SETS))  # restored
+    student = EmulatedRuntime((*SOURCES, HERE / "kernels" / "student_conv2d_forward.cu"))
+    mine = launch.RuntimeKernelSet(student, name="student")
+    check_kernel_set("student", mine)
+    with launch.force_plan("direct"):
+        with pytest.raises(AssertionError):
+            testing.run_identity("conv2d_forward", mine, reference=reference)
+        tc.register_kernels("student", mine)
+        with tc.use_kernels("student"):  # without dilation the mistake does not show
+            y = tc.nn.functional.conv2d(tc.ones(1, 1, 4, 4), tc.ones(1, 1, 3, 3))
+        np.testing.assert_array_equal(y.numpy(), 9.0)
