@@ -9,6 +9,11 @@ with it::
     import tinyconv as tc
     tc.set_kernels("cuda-emu")          # conv and pool on the CPU now run the .cu kernels
 
+To try a kernel of your own, write a ``.cu`` file defining kernels of the same names (copy
+``conv2d.cu``'s entry points) and bind the launchers to a runtime that includes it:
+``launch.RuntimeKernelSet(EmulatedRuntime((*SOURCES, "mine.cu")))`` is a kernel set that
+``tinyconv.testing.run_all`` grades and ``tc.register_kernels`` accepts.
+
 What the emulation does not model (see ``emulation.h``): warps and warp intrinsics, the GPU's
 weak memory ordering (races are found by the ThreadSanitizer build instead), fused multiply-add
 rounding (compare results with a tolerance), dynamic shared memory, and speed: it is a
