@@ -53,7 +53,8 @@ def test_a_wrong_forward_is_blamed_with_the_smallest_call_and_its_pattern():
     example = result.counterexample
     assert example.arguments["x"].size == 1 and example.arguments["w"].size == 1
     assert example.first_difference == (0, 0, 0, 0)
-    assert example.patterns == ["every element off by the same shift (+1)"]
+    assert len(example.patterns) == 1
+    assert example.patterns[0].startswith("every element off by the same shift (+1)")
 
 
 def test_same_failure_twice_gives_the_same_counterexample():

@@ -56,9 +56,10 @@ def _at(value: Any, index: tuple[int, ...]) -> str:
     if isinstance(value, tuple):  # max pooling: (values, indices)
         return " / ".join(_at(v, index) for v in value)
     try:
-        return f"{np.asarray(value)[index].item()!r}"
+        item = np.asarray(value)[index].item()
     except (IndexError, TypeError):
         return "-"
+    return f"{item:.6g}" if isinstance(item, float) else repr(item)
 
 
 def format_details(result: PropertyResult) -> str:

@@ -520,9 +520,13 @@ def describe_difference(function: str, arguments: dict[str, Any], expected: Any,
     scaled = factor != 1 and _close(r, factor * e)
     scaled_text = _scaled(factor, function, arguments) if scaled else ""
     # With a constant result a shift and a factor both fit: a factor with a meaning wins.
+    shifted = _close(difference, np.full_like(difference, difference.flat[0]))
     if scaled and ":" in scaled_text:
         patterns.append(scaled_text)
-    elif _close(difference, np.full_like(difference, difference.flat[0])):
+    elif shifted and scaled:  # a constant result: one number cannot tell the two apart
+        patterns.append(f"every element off by the same shift ({difference.flat[0]:+g}), or "
+                        f"scaled by the same factor ({factor:.4g})")
+    elif shifted:
         patterns.append(f"every element off by the same shift ({difference.flat[0]:+g})")
     elif scaled:
         patterns.append(scaled_text)
