@@ -85,7 +85,8 @@ class _Recorder:
         name = self.parameter_names.get(id(tensor)) if isinstance(tensor, Tensor) else None
         name = name or self.fresh(what)
         if name not in self.initializers:
-            self.initializers[name] = self.numpy_helper.from_array(np.ascontiguousarray(array),
+            # (np.asarray, not np.ascontiguousarray, which turns a 0-d scalar into shape (1,))
+            self.initializers[name] = self.numpy_helper.from_array(np.asarray(array, order="C"),
                                                                    name)
         if isinstance(tensor, Tensor):
             self.name_output(tensor, name)
