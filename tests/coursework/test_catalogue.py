@@ -19,6 +19,7 @@ from tinyconv.kernels.reference import rot180
 from tinyconv.testing import grading
 from tinyconv.testing.identities import Bounds
 
+from .solutions import pooling as pooling_solution
 from .solutions import softplus as softplus_solution
 
 # ---- assignment 1: conv2d_forward ---------------------------------------------------------------
@@ -75,7 +76,38 @@ def batch_of_first_sample(x, w, stride, padding, dilation, groups):
     return y
 
 
+def convolution_instead_of_correlation(x, w, stride, padding, dilation, groups):
+    """The kernel flipped in the forward pass: a true convolution, as in a signal-processing
+    course (deep learning's "convolution" is a correlation)."""
+    return ref.conv2d_forward(x, rot180(w).copy(), stride, padding, dilation, groups)
+
+
+def returns_float64(x, w, stride, padding, dilation, groups):
+    """The accumulator is np.zeros(...) without dtype: float64 whatever the input."""
+    return ref.conv2d_forward(x, w, stride, padding, dilation, groups).astype(np.float64)
+
+
 # ---- assignment 2: the backward passes ------------------------------------------------------
+
+
+def unreached_rows_not_zeroed(grad_y, w, x_shape, stride, padding, dilation, groups):
+    """A gather into np.empty that writes only the input elements some window read: the others
+    keep whatever was in memory (here 7). Shows when windows leave gaps (a stride larger than
+    the kernel) or rows past the last window."""
+    grad_x = ref.conv2d_backward_input(grad_y, w, x_shape, stride, padding, dilation, groups)
+    reached = ref.conv2d_backward_input(np.ones_like(grad_y), np.ones_like(w), x_shape, stride,
+                                        padding, dilation, groups) != 0
+    return np.where(reached, grad_x, 7).astype(grad_x.dtype)
+
+
+def groups_ignored_in_the_weight_gradient(x, grad_y, w_shape, stride, padding, dilation, groups):
+    """Every output channel correlated with the first C_in/groups input channels."""
+    c_group = w_shape[1]
+    first_block = np.ascontiguousarray(x[:, :c_group])
+    per_channel = [ref.conv2d_backward_weight(first_block, grad_y[:, o:o + 1].copy(),
+                                              (1, *w_shape[1:]), stride, padding, dilation, 1)
+                   for o in range(w_shape[0])]
+    return np.concatenate(per_channel)
 
 
 def kernel_not_rotated(grad_y, w, x_shape, stride, padding, dilation, groups):
@@ -112,6 +144,27 @@ def delta_not_dilated(x, grad_y, w_shape, stride, padding, dilation, groups):
 
 
 # ---- assignment 3: pooling ------------------------------------------------------------------
+
+
+def indices_in_the_padded_plane(x, kernel, stride, padding, dilation, ceil_mode):
+    """The argmax is the flat index row·W_padded + col in the *padded* plane, not the input's."""
+    y, indices = ref.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    width, (top, _, left, right) = x.shape[3], padding
+    rows, cols = np.divmod(indices, width)
+    return y, ((rows + top) * (width + left + right) + cols + left).astype(np.int64)
+
+
+def divisor_is_always_the_window_area(x, kernel, stride, padding, ceil_mode, count_include_pad):
+    """count_include_pad taken as "divide by kH·kW": wrong for a ceil_mode window hanging past
+    the padding (PyTorch clips that window to the padded input)."""
+    if not count_include_pad:
+        return ref.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, False)
+    windows = list(pooling_solution._avg_windows(x.shape, kernel, stride, padding, ceil_mode,
+                                                 True))
+    y = np.empty(x.shape[:2] + (windows[-1][0] + 1, windows[-1][1] + 1), dtype=x.dtype)
+    for i, j, rows, cols, _ in windows:
+        y[:, :, i, j] = x[:, :, rows, cols].sum(axis=(2, 3)) / (kernel[0] * kernel[1])
+    return y
 
 
 def ties_to_the_last_max(x, kernel, stride, padding, dilation, ceil_mode):
@@ -179,6 +232,13 @@ CATALOGUE = [
     ("conv-forward", "conv2d_forward", forward_zeroes_its_input, "contract: conv2d_forward",
      "modified its argument 'x' in place"),
     ("conv-forward", "conv2d_forward", batch_of_first_sample, "conv2d_forward", "batch > 1"),
+    ("conv-forward", "conv2d_forward", convolution_instead_of_correlation, "conv2d_forward",
+     ""),
+    ("conv-forward", "conv2d_forward", returns_float64, "contract: conv2d_forward",
+     "dtype float64 for float32 inputs"),
+    ("conv-backward", "conv2d_backward_input", unreached_rows_not_zeroed, "input_gradient", ""),
+    ("conv-backward", "conv2d_backward_weight", groups_ignored_in_the_weight_gradient,
+     "weight_gradient", "groups > 1"),
     ("conv-backward", "conv2d_backward_input", kernel_not_rotated, "input_gradient", ""),
     ("conv-backward", "conv2d_backward_input", kernel_not_rotated, "full_convolution_commutes",
      "rotated by 180°"),
@@ -200,6 +260,10 @@ CATALOGUE = [
     ("pooling", "avg_pool2d_forward", nothing_to_pool_returns_the_input,
      "contract: avg_pool2d_forward", "shares memory with its argument 'x'"),
     ("pooling", "max_pool2d_forward", nan_skipped, "pool2d_non_finite", "NaN must win"),
+    ("pooling", "max_pool2d_forward", indices_in_the_padded_plane, "max_pool2d_forward",
+     "padding > 0"),
+    ("pooling", "avg_pool2d_forward", divisor_is_always_the_window_area, "avg_pool2d_forward",
+     "ceil_mode=True"),
 ]
 
 

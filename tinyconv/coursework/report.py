@@ -10,6 +10,7 @@ down to the student's line, and the tutorial section to read. No grader internal
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,10 @@ def format_details(result: PropertyResult) -> str:
         lines += ["    " + line for line in result.traceback.rstrip().splitlines()]
     elif result.message and (result.counterexample is None
                              or result.counterexample.expected is None):
-        lines += result.message.splitlines()
+        message = result.message
+        if result.counterexample is not None:  # the call below shows the configuration
+            message = re.sub(r"\s*Config: \w+Config\(.*\)\s*$", "", message)
+        lines += message.splitlines()
     example = result.counterexample
     if example is not None:
         lines.append(f"smallest failing call (seed {result.seed}, {result.examples} examples "

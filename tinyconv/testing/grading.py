@@ -437,6 +437,9 @@ def _grade_one(identity: Identity, impl: Any, student_functions: tuple[str, ...]
         result.counterexample = _blame(watcher.calls, reference)
         result.function = (result.counterexample.function if result.counterexample
                            else involved[0] if len(involved) == 1 else None)
+        calls = [c for c in watcher.calls if c.function == result.function]
+        if result.counterexample is None and calls:  # right values, wrong dtype or type
+            result.counterexample = Counterexample(result.function, calls[-1].named_arguments())
     result.examples = counter["examples"]
     if result.status != "passed" and find_conditions and result.counterexample is not None:
         result.conditions = _conditions(identity, watcher.kernels, reference, bounds, profile,

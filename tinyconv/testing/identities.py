@@ -288,13 +288,3 @@ IDENTITIES: dict[str, Identity] = {identity.name: identity for identity in [
 
 #: Every identity's name, in the order above (the last three compare with a reference).
 IDENTITY_NAMES = tuple(IDENTITIES)
-
-
-def __getattr__(name: str):
-    # ``run_identity`` and ``run_all`` moved to :mod:`tinyconv.testing.grading` when the testing
-    # package was split by concern; code written before the split still finds them here.
-    if name in ("run_identity", "run_all"):
-        from tinyconv.testing import grading
-
-        return getattr(grading, name)
-    raise AttributeError(f"module 'tinyconv.testing.identities' has no attribute {name!r}")
