@@ -767,3 +767,13 @@ def test_compound_expression_backward(data):
         return tc.cat([h.reshape(-1), (h ** 2).sum().unsqueeze(0)]).logsumexp(0) / 3
 
     assert gradcheck(f, [leaf(x), leaf(w)])
+
+
+def test_contiguous_copies_only_when_the_layout_needs_it():
+    x = tc.randn(3, 4)
+    assert x.is_contiguous() and x.contiguous() is x
+    transposed = x.T
+    assert not transposed.is_contiguous()
+    copy = transposed.contiguous()
+    assert copy.is_contiguous() and copy is not transposed
+    np.testing.assert_array_equal(copy.numpy(), x.numpy().T)
