@@ -239,3 +239,18 @@ def test_batch_norm_recalibration_averages_fresh_batch_statistics():
     np.testing.assert_allclose(layer.running_var.numpy(), np.mean(batch_vars, axis=0))
     assert layer.momentum == 0.1 and not model.training  # settings restored
     assert tc.default_generator().bit_generator.state == before
+
+
+def test_per_model_optimizer_defaults_and_notes(tmp_path, monkeypatch):
+    monkeypatch.setitem(training.MODEL_OPTIMIZERS, "lenet5", ("sgd", 0.02))
+    monkeypatch.setitem(training.MODEL_NOTES, "lenet5", "slow to start")
+    config = training.TrainConfig()
+    assert (config.optimizer, config.learning_rate) == ("sgd", 0.02)
+    chosen = training.TrainConfig(optimizer="adam")  # the user's choice wins, at its own rate
+    assert (chosen.optimizer, chosen.learning_rate) == ("adam", training.OPTIMIZERS["adam"][1])
+    assert training.TrainConfig(lr=0.5).learning_rate == 0.5
+    assert training.TrainConfig(model="resnet18").optimizer == "adam"
+    lines: list = []
+    _quick(monkeypatch)
+    training.fit(_config(tmp_path, epochs=1), log=lines.append)
+    assert lines[1] == "note: slow to start" and "with sgd lr=0.02" in lines[0]

@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="learning rate, annealed to 0 by a cosine schedule (default: the "
                             "model's measured rate if it has one, else per optimizer: "
                             + ", ".join(f"{k} {v[1]:g}" for k, v in OPTIMIZERS.items()) + ")")
-    train.add_argument("--optimizer", default=defaults.optimizer, choices=sorted(OPTIMIZERS))
+    train.add_argument("--optimizer", default=None, choices=sorted(OPTIMIZERS),
+                       help="default: adam, or the model's own where Adam does not learn")
     train.add_argument("--device", default=defaults.device, choices=DEVICES,
                        help="default: %(default)s")
     train.add_argument("--seed", type=int, default=defaults.seed)

@@ -40,10 +40,12 @@ DEVICES = ("cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
 CHECKPOINT_KEYS = ("model", "optimizer", "config", "epoch", "history", "generator")
 
-# Learning rates measured to make each model learn within one epoch on the default data set
-# (digits, batch 32; the table in the README's training section). A model missing here, or an
-# optimizer missing for it, uses the optimizer's default from OPTIMIZERS.
-MODEL_LEARNING_RATES: dict[str, dict[str, float]] = {}
+# Per model, the optimizer and learning rate it trains with when none is given, where Adam at
+# its OPTIMIZERS rate does not learn on the default data set (measured on digits, batch 32: the
+# table in the README's training section); every other model: "adam" at OPTIMIZERS' rate.
+MODEL_OPTIMIZERS: dict[str, tuple[str, float]] = {}
+# What to expect from a model, printed when it is trained (the models slow to start learning).
+MODEL_NOTES: dict[str, str] = {}
 # Models whose layers fix the input size (the others adapt: small_input, adaptive pooling): the
 # data sets are resized to it. Any other image size is the data set's own (32x32 for digits).
 MODEL_IMAGE_SIZES: dict[str, int] = {"zfnet": 224}
@@ -70,8 +72,8 @@ class TrainConfig:
     dataset: str = "digits"
     epochs: int = 10
     batch_size: int = 32
-    lr: float | None = None  # None: the model's rate from MODEL_LEARNING_RATES, else OPTIMIZERS
-    optimizer: str = "adam"
+    lr: float | None = None  # None: the model's rate (MODEL_OPTIMIZERS), else the optimizer's
+    optimizer: str | None = None  # None: the model's (MODEL_OPTIMIZERS), else "adam"
     device: str = "cpu"
     seed: int = 0
     out: str = "runs/lenet5-digits"
@@ -79,12 +81,16 @@ class TrainConfig:
     data_root: str | None = None  # folder with MNIST/Fashion-MNIST IDX files
     progress: bool | None = None  # None: show progress bars only on a terminal
 
+    def __post_init__(self):
+        if self.optimizer is None:
+            self.optimizer = MODEL_OPTIMIZERS.get(self.model, ("adam", None))[0]
+
     @property
     def learning_rate(self) -> float:
         if self.lr is not None:
             return self.lr
-        measured = MODEL_LEARNING_RATES.get(self.model, {})
-        return measured.get(self.optimizer, OPTIMIZERS[self.optimizer][1])
+        optimizer, rate = MODEL_OPTIMIZERS.get(self.model, (None, None))
+        return rate if optimizer == self.optimizer else OPTIMIZERS[self.optimizer][1]
 
 
 def _plural(count: int, word: str) -> str:
@@ -403,6 +409,8 @@ def fit(config: TrainConfig, resume: str | None = None,
         f"{config.optimizer} lr={config.learning_rate:g}, batch {config.batch_size}, "
         f"{_plural(config.epochs, 'epoch')}, seed {config.seed}")
     saved_epoch = None  # the last epoch this run wrote a checkpoint for
+    if config.model in MODEL_NOTES:
+        log(f"note: {MODEL_NOTES[config.model]}")
     _notify(callbacks, "on_train_begin", model, test_set, classes, history)
     try:
         for epoch in range(first_epoch, config.epochs):
