@@ -26,7 +26,7 @@ layer's parameters::
 The paper's "contrast normalisation across feature maps" after the first two pooling layers is
 local response normalisation (:class:`tinyconv.nn.LocalResponseNorm`, AlexNet's constants); it
 has no parameters. The larger variant often quoted in course slides (conv3-5 with 512, 1024 and
-512 filters, the paper's best single model) is ``zfnet(channels=(96, 256, 512, 1024, 512))``.
+512 filters, one of the paper's Table 2 variants) is ``zfnet(channels=(96, 256, 512, 1024, 512))``.
 """
 
 from __future__ import annotations
