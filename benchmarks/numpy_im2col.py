@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyconv.kernels.contract import conv_output_size
+
 
 def im2col(x, k, stride, pad):
     """``(N, C, H, W)`` -> ``cols (N, C·k·k, H_out·W_out)``: each column is one window."""
     n, c, h, w = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    h_out, w_out = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    h_out = conv_output_size(h, k, stride, pad, pad)
+    w_out = conv_output_size(w, k, stride, pad, pad)
     cols = np.empty((n, c, k, k, h_out, w_out), dtype=x.dtype)
     for i in range(k):
         for j in range(k):
