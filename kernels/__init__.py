@@ -2,7 +2,8 @@
 
 - ``tinyconv.kernels.reference``: plain NumPy loops, the readable specification of every kernel.
 - ``tinyconv.kernels.cpu``: Numba kernels (``njit(parallel=True, cache=True)``), the CPU default.
-- ``tinyconv.kernels.contract``: the shared output-size formulas and argument checks.
+- ``tinyconv.kernels.contract``: what a kernel set is (the typed ``KernelSet`` protocol, and its
+  optional ``FusedBatchNorm`` part), the shared output-size formulas and argument checks.
 
 Kernel modules are imported lazily by ``tinyconv.backend`` so that ``import tinyconv`` does not pay
 for Numba compilation it may never need.

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import types
 
 import pytest
 
 import tinyconv as tc
+from tinyconv import backend
 from tinyconv.kernels import contract, cpu, reference
 
 
@@ -32,6 +34,19 @@ def test_the_shipped_kernel_sets_satisfy_the_protocol(kernels):
     for function in contract.CONTRACT_FUNCTIONS:  # the same names, in the same order
         declared = list(inspect.signature(getattr(contract.KernelSet, function)).parameters)[1:]
         assert list(inspect.signature(getattr(kernels, function)).parameters) == declared
+
+
+@pytest.mark.parametrize("name", sorted(backend._KERNEL_SETS))
+def test_every_registered_kernel_set_satisfies_the_protocol(name):
+    """The built-in sets by name (``cuda`` and ``cuda-emu`` included: their modules import
+    without a GPU) and any a test registered."""
+    module = backend._KERNEL_SETS[name]
+    if isinstance(module, str):
+        try:
+            module = importlib.import_module(module)
+        except ImportError as error:
+            pytest.skip(f"{name}: {error}")
+    contract.check_kernel_set(name, module)
 
 
 def test_the_optional_batch_norm_is_found_where_it_exists():
