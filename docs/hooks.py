@@ -121,8 +121,9 @@ def render_tutorial(script: Path, figures: Path, site: _Site) -> str:
         elif cells:
             cells[-1][1].append(line)
     run_hint = f"python tutorials/{script.name}"
-    parts = [f"*Source: `tutorials/{script.name}` (run it with `{run_hint}`, or open it as a "
-             f"notebook with jupytext).*\n"]
+    source_note = (f"*Source: `tutorials/{script.name}` (run it with `{run_hint}`, or open it "
+                   f"as a notebook with jupytext).*\n")
+    parts: list[str] = []
     for kind, lines in cells:
         if kind == "markdown":
             text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#")
@@ -143,6 +144,7 @@ def render_tutorial(script: Path, figures: Path, site: _Site) -> str:
             else:
                 parts.append(f"> *Figure `{name}` appears here once the tutorial has been run "
                              f"(`{run_hint}` or `pytest tests/test_tutorials.py`).*\n")
+    parts.insert(1 if parts else 0, source_note)        # just after the title cell
     return "\n".join(parts)
 
 
