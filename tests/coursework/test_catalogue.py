@@ -4,7 +4,8 @@ most (and, where the bug has one, the right pattern or condition in the report).
 
 The grading runs in-process here (``tinyconv.testing.grading.grade`` with the assignment's bounds
 and the quick profile); ``test_grade_command.py`` runs the real subprocess grader end to end.
-Each buggy function is tinyconv's reference with one mistake a student makes.
+Each buggy function is tinyconv's reference with one mistake a student makes (those shared with
+``tests/testing/test_planted_bugs.py`` are taken from there).
 """
 
 from pathlib import Path
@@ -19,14 +20,13 @@ from tinyconv.kernels.reference import rot180
 from tinyconv.testing import grading
 from tinyconv.testing.identities import Bounds
 
+from ..testing import test_planted_bugs as planted
 from .solutions import pooling as pooling_solution
 from .solutions import softplus as softplus_solution
 
 # ---- assignment 1: conv2d_forward ---------------------------------------------------------------
 
 
-def accumulator_from_ones(x, w, stride, padding, dilation, groups):
-    return ref.conv2d_forward(x, w, stride, padding, dilation, groups) + 1
 
 
 def padding_on_one_side_only(x, w, stride, padding, dilation, groups):
@@ -53,14 +53,8 @@ def stride_of_rows_for_columns(x, w, stride, padding, dilation, groups):
         ..., :ref.conv2d_forward(x, w, stride, padding, dilation, groups).shape[3]].copy()
 
 
-def group_reads_the_next_block(x, w, stride, padding, dilation, groups):
-    return ref.conv2d_forward(np.roll(x, -(x.shape[1] // groups), axis=1), w, stride, padding,
-                              dilation, groups)
 
 
-def nan_cleaned_away(x, w, stride, padding, dilation, groups):
-    return ref.conv2d_forward(np.nan_to_num(x, posinf=0, neginf=0), w, stride, padding, dilation,
-                              groups)
 
 
 def forward_zeroes_its_input(x, w, stride, padding, dilation, groups):
@@ -82,9 +76,6 @@ def convolution_instead_of_correlation(x, w, stride, padding, dilation, groups):
     return ref.conv2d_forward(x, rot180(w).copy(), stride, padding, dilation, groups)
 
 
-def returns_float64(x, w, stride, padding, dilation, groups):
-    """The accumulator is np.zeros(...) without dtype: float64 whatever the input."""
-    return ref.conv2d_forward(x, w, stride, padding, dilation, groups).astype(np.float64)
 
 
 # ---- assignment 2: the backward passes ------------------------------------------------------
@@ -110,9 +101,6 @@ def groups_ignored_in_the_weight_gradient(x, grad_y, w_shape, stride, padding, d
     return np.concatenate(per_channel)
 
 
-def kernel_not_rotated(grad_y, w, x_shape, stride, padding, dilation, groups):
-    return ref.conv2d_backward_input(grad_y, rot180(w).copy(), x_shape, stride, padding,
-                                     dilation, groups)
 
 
 def crop_from_zero(grad_y, w, x_shape, stride, padding, dilation, groups):
@@ -123,9 +111,6 @@ def crop_from_zero(grad_y, w, x_shape, stride, padding, dilation, groups):
     return padded[:, :, :h, :width].copy()
 
 
-def correlation_arguments_swapped(x, grad_y, w_shape, stride, padding, dilation, groups):
-    return rot180(ref.conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation,
-                                             groups)).copy()
 
 
 def batch_averaged(x, grad_y, w_shape, stride, padding, dilation, groups):
@@ -133,14 +118,6 @@ def batch_averaged(x, grad_y, w_shape, stride, padding, dilation, groups):
                                       groups) / x.shape[0]
 
 
-def delta_not_dilated(x, grad_y, w_shape, stride, padding, dilation, groups):
-    top, bottom, left, right = padding
-    x_padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    span_h = dilation[0] * (w_shape[2] - 1) + 1
-    span_w = dilation[1] * (w_shape[3] - 1) + 1
-    seen = x_padded[:, :, :grad_y.shape[2] - 1 + span_h, :grad_y.shape[3] - 1 + span_w]
-    return ref.conv2d_backward_weight(seen, grad_y, w_shape, (1, 1), (0, 0, 0, 0), dilation,
-                                      groups)
 
 
 # ---- assignment 3: pooling ------------------------------------------------------------------
@@ -167,42 +144,14 @@ def divisor_is_always_the_window_area(x, kernel, stride, padding, ceil_mode, cou
     return y
 
 
-def ties_to_the_last_max(x, kernel, stride, padding, dilation, ceil_mode):
-    flipped = x[..., ::-1, ::-1].copy()
-    pad = (padding[1], padding[0], padding[3], padding[2])
-    y, _ = ref.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
-    _, indices = ref.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
-    h, width = x.shape[2:]
-    for n, c, i, j in np.ndindex(*y.shape):
-        rows = [i * stride[0] - padding[0] + m * dilation[0] for m in range(kernel[0])]
-        cols = [j * stride[1] - padding[2] + m * dilation[1] for m in range(kernel[1])]
-        winners = [r * width + q for r in rows for q in cols
-                   if 0 <= r < h and 0 <= q < width and x[n, c, r, q] == y[n, c, i, j]]
-        if winners:
-            indices[n, c, i, j] = winners[-1]
-    del flipped, pad
-    return y, indices
 
 
-def divisor_ignores_count_include_pad(x, kernel, stride, padding, ceil_mode, count_include_pad):
-    return ref.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, True)
 
 
-def backward_overwrites(grad_y, indices, x_shape):
-    n, c, h, width = x_shape
-    grad_x = np.zeros((n, c, h * width), dtype=grad_y.dtype)
-    np.put_along_axis(grad_x, np.asarray(indices).reshape(n, c, -1),
-                      np.asarray(grad_y).reshape(n, c, -1), axis=2)
-    return grad_x.reshape(x_shape)
 
 
-def divisor_forgotten(grad_y, x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
-    return ref.avg_pool2d_backward(grad_y * (kernel[0] * kernel[1]), x_shape, kernel, stride,
-                                   padding, ceil_mode, count_include_pad)
 
 
-def ceil_mode_ignored(x, kernel, stride, padding, dilation, ceil_mode):
-    return ref.max_pool2d_forward(x, kernel, stride, padding, dilation, False)
 
 
 def nothing_to_pool_returns_the_input(x, kernel, stride, padding, ceil_mode, count_include_pad):
@@ -211,55 +160,60 @@ def nothing_to_pool_returns_the_input(x, kernel, stride, padding, ceil_mode, cou
     return ref.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad)
 
 
-def nan_skipped(x, kernel, stride, padding, dilation, ceil_mode):
-    return ref.max_pool2d_forward(np.where(np.isnan(x), -np.inf, x), kernel, stride, padding,
-                                  dilation, ceil_mode)
 
 
 #: (assignment, function, buggy version, property that must catch it, words the report must say)
 CATALOGUE = [
-    ("conv-forward", "conv2d_forward", accumulator_from_ones, "conv2d_forward",
-     "every element off by the same shift (+1)"),
+    # assignment 1: conv2d_forward
+    ("conv-forward", "conv2d_forward", planted.forward_accumulator_starts_at_one,
+     "conv2d_forward", "every element off by the same shift (+1)"),
     ("conv-forward", "conv2d_forward", padding_on_one_side_only, "conv2d_forward", "shape"),
     ("conv-forward", "conv2d_forward", dilation_ignored, "conv2d_forward", "dilation > 1"),
     ("conv-forward", "conv2d_forward", height_used_for_both_axes, "conv2d_forward",
      "instead of"),
     ("conv-forward", "conv2d_forward", stride_of_rows_for_columns, "conv2d_forward", "stride"),
-    ("conv-forward", "conv2d_forward", group_reads_the_next_block, "conv2d_forward",
+    ("conv-forward", "conv2d_forward", planted.forward_wrong_group_block, "conv2d_forward",
      "groups > 1"),
-    ("conv-forward", "conv2d_forward", nan_cleaned_away, "conv2d_non_finite",
-     "finite where PyTorch gives NaN or inf"),
+    ("conv-forward", "conv2d_forward", planted.forward_replaces_nan_by_zero,
+     "conv2d_non_finite", "finite where PyTorch gives NaN or inf"),
     ("conv-forward", "conv2d_forward", forward_zeroes_its_input, "contract: conv2d_forward",
      "modified its argument 'x' in place"),
     ("conv-forward", "conv2d_forward", batch_of_first_sample, "conv2d_forward", "batch > 1"),
     ("conv-forward", "conv2d_forward", convolution_instead_of_correlation, "conv2d_forward",
      ""),
-    ("conv-forward", "conv2d_forward", returns_float64, "contract: conv2d_forward",
-     "dtype float64 for float32 inputs"),
+    ("conv-forward", "conv2d_forward", planted.forward_returns_float64,
+     "contract: conv2d_forward", "dtype float64 for float32 inputs"),
+    # assignment 2: the backward passes
     ("conv-backward", "conv2d_backward_input", unreached_rows_not_zeroed, "input_gradient", ""),
     ("conv-backward", "conv2d_backward_weight", groups_ignored_in_the_weight_gradient,
      "weight_gradient", "groups > 1"),
-    ("conv-backward", "conv2d_backward_input", kernel_not_rotated, "input_gradient", ""),
-    ("conv-backward", "conv2d_backward_input", kernel_not_rotated, "full_convolution_commutes",
-     "rotated by 180°"),
+    ("conv-backward", "conv2d_backward_input", planted.input_gradient_not_rotated,
+     "input_gradient", ""),
+    ("conv-backward", "conv2d_backward_input", planted.input_gradient_not_rotated,
+     "full_convolution_commutes", "rotated by 180°"),
     ("conv-backward", "conv2d_backward_input", crop_from_zero, "input_gradient",
      "padding > 0"),
-    ("conv-backward", "conv2d_backward_weight", correlation_arguments_swapped,
+    ("conv-backward", "conv2d_backward_weight", planted.weight_gradient_correlation_swapped,
      "weight_gradient", "rotated by 180°"),
     ("conv-backward", "conv2d_backward_weight", batch_averaged, "weight_gradient",
      "averaged instead of summed"),
-    ("conv-backward", "conv2d_backward_weight", delta_not_dilated, "weight_gradient",
-     "stride > 1"),
-    ("pooling", "max_pool2d_forward", ties_to_the_last_max, "max_pool2d_forward", "a tie"),
-    ("pooling", "avg_pool2d_forward", divisor_ignores_count_include_pad, "avg_pool2d_forward",
-     "padding > 0"),
-    ("pooling", "max_pool2d_backward", backward_overwrites, "max_pool2d_backward", ""),
-    ("pooling", "avg_pool2d_backward", divisor_forgotten, "avg_pool2d_backward",
-     "multiplied by kH·kW"),
-    ("pooling", "max_pool2d_forward", ceil_mode_ignored, "pool2d_output_shapes", "ceil_mode"),
+    ("conv-backward", "conv2d_backward_weight", planted.weight_gradient_delta_not_dilated,
+     "weight_gradient", "stride > 1"),
+    # assignment 3: pooling
+    ("pooling", "max_pool2d_forward", planted.max_pool_ties_to_last_index,
+     "max_pool2d_forward", "a tie"),
+    ("pooling", "avg_pool2d_forward", planted.avg_pool_always_counts_padding,
+     "avg_pool2d_forward", "padding > 0"),
+    ("pooling", "max_pool2d_backward", planted.max_pool_backward_overwrites,
+     "max_pool2d_backward", ""),
+    ("pooling", "avg_pool2d_backward", planted.avg_pool_backward_forgets_divisor,
+     "avg_pool2d_backward", "multiplied by kH·kW"),
+    ("pooling", "max_pool2d_forward", planted.max_pool_ignores_ceil_mode,
+     "pool2d_output_shapes", "ceil_mode"),
     ("pooling", "avg_pool2d_forward", nothing_to_pool_returns_the_input,
      "contract: avg_pool2d_forward", "shares memory with its argument 'x'"),
-    ("pooling", "max_pool2d_forward", nan_skipped, "pool2d_non_finite", "NaN must win"),
+    ("pooling", "max_pool2d_forward", planted.max_pool_skips_nan, "pool2d_non_finite",
+     "NaN must win"),
     ("pooling", "max_pool2d_forward", indices_in_the_padded_plane, "max_pool2d_forward",
      "padding > 0"),
     ("pooling", "avg_pool2d_forward", divisor_is_always_the_window_area, "avg_pool2d_forward",

@@ -27,20 +27,20 @@ def kernel_set(name, **broken):
 
 # ---- convolution bugs ---------------------------------------------------------------------------
 
-def _weight_gradient_correlation_swapped(x, grad_y, w_shape, stride, padding, dilation, groups):
+def weight_gradient_correlation_swapped(x, grad_y, w_shape, stride, padding, dilation, groups):
     """δ ⋆ X instead of X ⋆ δ: correlating the other way round turns the result by 180°."""
     return rot180(reference.conv2d_backward_weight(x, grad_y, w_shape, stride, padding, dilation,
                                                    groups)).copy()
 
 
-def _input_gradient_not_rotated(grad_y, w, x_shape, stride, padding, dilation, groups):
+def input_gradient_not_rotated(grad_y, w, x_shape, stride, padding, dilation, groups):
     """full_corr(δ, W) instead of full_corr(δ, rot180(W)): the reference rotates its w, so
     handing it an already rotated w undoes the rotation."""
     return reference.conv2d_backward_input(grad_y, rot180(w).copy(), x_shape, stride, padding,
                                            dilation, groups)
 
 
-def _input_gradient_cropped_one_row_late(grad_y, w, x_shape, stride, padding, dilation, groups):
+def input_gradient_cropped_one_row_late(grad_y, w, x_shape, stride, padding, dilation, groups):
     """The padding crop of the input gradient starts one row too late (rows top+1 .. top+H)."""
     n, c, h, width = x_shape
     top, bottom, left, right = padding
@@ -51,7 +51,7 @@ def _input_gradient_cropped_one_row_late(grad_y, w, x_shape, stride, padding, di
     return grad_x_padded[:, :, top + 1:top + 1 + h, left:left + width].copy()
 
 
-def _forward_input_one_row_low(x, w, stride, padding, dilation, groups):
+def forward_input_one_row_low(x, w, stride, padding, dilation, groups):
     """Off-by-one padding: the input is copied one row too low into the padded buffer
     (top padding + 1, last input row lost)."""
     shifted = np.zeros_like(x)
@@ -59,7 +59,7 @@ def _forward_input_one_row_low(x, w, stride, padding, dilation, groups):
     return reference.conv2d_forward(shifted, w, stride, padding, dilation, groups)
 
 
-def _weight_gradient_delta_not_dilated(x, grad_y, w_shape, stride, padding, dilation, groups):
+def weight_gradient_delta_not_dilated(x, grad_y, w_shape, stride, padding, dilation, groups):
     """δ's entries treated as neighbours instead of ``stride`` apart (stride forgotten)."""
     h_out, w_out = grad_y.shape[2:]
     span_h = dilation[0] * (w_shape[2] - 1) + 1
@@ -71,38 +71,38 @@ def _weight_gradient_delta_not_dilated(x, grad_y, w_shape, stride, padding, dila
                                             dilation, groups)
 
 
-def _forward_wrong_group_block(x, w, stride, padding, dilation, groups):
+def forward_wrong_group_block(x, w, stride, padding, dilation, groups):
     """Group g reads the input channels of group g + 1 (mod groups)."""
     c_per_group = x.shape[1] // groups
     return reference.conv2d_forward(np.roll(x, -c_per_group, axis=1), w, stride, padding,
                                     dilation, groups)
 
 
-def _forward_accumulator_starts_at_one(x, w, stride, padding, dilation, groups):
+def forward_accumulator_starts_at_one(x, w, stride, padding, dilation, groups):
     """The accumulator is created with np.ones instead of np.zeros: y = X ⋆ W + 1."""
     return reference.conv2d_forward(x, w, stride, padding, dilation, groups) + 1
 
 
-def _forward_pads_by_replicating_edges(x, w, stride, padding, dilation, groups):
+def forward_pads_by_replicating_edges(x, w, stride, padding, dilation, groups):
     """Padding repeats the border pixels (np.pad mode="edge") instead of adding zeros."""
     top, bottom, left, right = padding
     x_padded = np.pad(x, [(0, 0), (0, 0), (top, bottom), (left, right)], mode="edge")
     return reference.conv2d_forward(x_padded, w, stride, (0, 0, 0, 0), dilation, groups)
 
 
-def _forward_output_size_rounded_up(x, w, stride, padding, dilation, groups):
+def forward_output_size_rounded_up(x, w, stride, padding, dilation, groups):
     """The output size uses ceil instead of floor (bottom/right padded by stride - 1 more)."""
     top, bottom, left, right = padding
     rounded_up = (top, bottom + stride[0] - 1, left, right + stride[1] - 1)
     return reference.conv2d_forward(x, w, stride, rounded_up, dilation, groups)
 
 
-def _forward_returns_float64(x, w, stride, padding, dilation, groups):
+def forward_returns_float64(x, w, stride, padding, dilation, groups):
     """The output is float64 whatever the input dtype."""
     return reference.conv2d_forward(x, w, stride, padding, dilation, groups).astype(np.float64)
 
 
-def _forward_replaces_nan_by_zero(x, w, stride, padding, dilation, groups):
+def forward_replaces_nan_by_zero(x, w, stride, padding, dilation, groups):
     """The input is cleaned with np.nan_to_num first: NaN and inf no longer propagate."""
     return reference.conv2d_forward(np.nan_to_num(x, posinf=0, neginf=0), w, stride, padding,
                                     dilation, groups)
@@ -110,18 +110,18 @@ def _forward_replaces_nan_by_zero(x, w, stride, padding, dilation, groups):
 
 # ---- pooling bugs -------------------------------------------------------------------------------
 
-def _max_pool_skips_nan(x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool_skips_nan(x, kernel, stride, padding, dilation, ceil_mode):
     """NaN treated as -inf (as np.nanmax would): a window holding NaN pools to its other values."""
     return reference.max_pool2d_forward(np.where(np.isnan(x), -np.inf, x), kernel, stride, padding,
                                         dilation, ceil_mode)
 
 
-def _max_pool_ignores_ceil_mode(x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool_ignores_ceil_mode(x, kernel, stride, padding, dilation, ceil_mode):
     """ceil_mode is ignored: the output size always rounds down."""
     return reference.max_pool2d_forward(x, kernel, stride, padding, dilation, False)
 
 
-def _max_pool_ties_to_last_index(x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool_ties_to_last_index(x, kernel, stride, padding, dilation, ceil_mode):
     """``>=`` instead of ``>`` when scanning a window: ties go to the LAST maximal element."""
     y, indices = reference.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
     h, width = x.shape[2:]
@@ -134,7 +134,7 @@ def _max_pool_ties_to_last_index(x, kernel, stride, padding, dilation, ceil_mode
     return y, indices
 
 
-def _max_pool_backward_overwrites(grad_y, indices, x_shape):
+def max_pool_backward_overwrites(grad_y, indices, x_shape):
     """``grad_x[winner] = δ`` instead of ``+= δ``: an element winning two windows keeps one δ."""
     n, c, h, width = x_shape
     grad_x = np.zeros((n, c, h * width), dtype=grad_y.dtype)
@@ -143,12 +143,12 @@ def _max_pool_backward_overwrites(grad_y, indices, x_shape):
     return grad_x.reshape(x_shape)
 
 
-def _avg_pool_always_counts_padding(x, kernel, stride, padding, ceil_mode, count_include_pad):
+def avg_pool_always_counts_padding(x, kernel, stride, padding, ceil_mode, count_include_pad):
     """count_include_pad=False is ignored: padding always counts in the divisor."""
     return reference.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, True)
 
 
-def _avg_pool_backward_forgets_divisor(grad_y, x_shape, kernel, stride, padding, ceil_mode,
+def avg_pool_backward_forgets_divisor(grad_y, x_shape, kernel, stride, padding, ceil_mode,
                                        count_include_pad):
     """The 1/(kH·kW) is forgotten: a full window spreads δ itself to each of its elements."""
     scaled = grad_y * (kernel[0] * kernel[1])
@@ -159,41 +159,41 @@ def _avg_pool_backward_forgets_divisor(grad_y, x_shape, kernel, stride, padding,
 BUGGY = {
     "weight_gradient_correlation_swapped": kernel_set(
         "weight_gradient_correlation_swapped",
-        conv2d_backward_weight=_weight_gradient_correlation_swapped),
+        conv2d_backward_weight=weight_gradient_correlation_swapped),
     "input_gradient_not_rotated": kernel_set(
-        "input_gradient_not_rotated", conv2d_backward_input=_input_gradient_not_rotated),
+        "input_gradient_not_rotated", conv2d_backward_input=input_gradient_not_rotated),
     "input_gradient_cropped_one_row_late": kernel_set(
         "input_gradient_cropped_one_row_late",
-        conv2d_backward_input=_input_gradient_cropped_one_row_late),
+        conv2d_backward_input=input_gradient_cropped_one_row_late),
     "forward_input_one_row_low": kernel_set(
-        "forward_input_one_row_low", conv2d_forward=_forward_input_one_row_low),
+        "forward_input_one_row_low", conv2d_forward=forward_input_one_row_low),
     "weight_gradient_delta_not_dilated": kernel_set(
         "weight_gradient_delta_not_dilated",
-        conv2d_backward_weight=_weight_gradient_delta_not_dilated),
+        conv2d_backward_weight=weight_gradient_delta_not_dilated),
     "forward_wrong_group_block": kernel_set(
-        "forward_wrong_group_block", conv2d_forward=_forward_wrong_group_block),
+        "forward_wrong_group_block", conv2d_forward=forward_wrong_group_block),
     "forward_accumulator_starts_at_one": kernel_set(
-        "forward_accumulator_starts_at_one", conv2d_forward=_forward_accumulator_starts_at_one),
+        "forward_accumulator_starts_at_one", conv2d_forward=forward_accumulator_starts_at_one),
     "forward_pads_by_replicating_edges": kernel_set(
-        "forward_pads_by_replicating_edges", conv2d_forward=_forward_pads_by_replicating_edges),
+        "forward_pads_by_replicating_edges", conv2d_forward=forward_pads_by_replicating_edges),
     "forward_output_size_rounded_up": kernel_set(
-        "forward_output_size_rounded_up", conv2d_forward=_forward_output_size_rounded_up),
+        "forward_output_size_rounded_up", conv2d_forward=forward_output_size_rounded_up),
     "forward_returns_float64": kernel_set(
-        "forward_returns_float64", conv2d_forward=_forward_returns_float64),
+        "forward_returns_float64", conv2d_forward=forward_returns_float64),
     "forward_replaces_nan_by_zero": kernel_set(
-        "forward_replaces_nan_by_zero", conv2d_forward=_forward_replaces_nan_by_zero),
-    "max_pool_skips_nan": kernel_set("max_pool_skips_nan", max_pool2d_forward=_max_pool_skips_nan),
+        "forward_replaces_nan_by_zero", conv2d_forward=forward_replaces_nan_by_zero),
+    "max_pool_skips_nan": kernel_set("max_pool_skips_nan", max_pool2d_forward=max_pool_skips_nan),
     "max_pool_ignores_ceil_mode": kernel_set(
-        "max_pool_ignores_ceil_mode", max_pool2d_forward=_max_pool_ignores_ceil_mode),
+        "max_pool_ignores_ceil_mode", max_pool2d_forward=max_pool_ignores_ceil_mode),
     "max_pool_ties_to_last_index": kernel_set(
-        "max_pool_ties_to_last_index", max_pool2d_forward=_max_pool_ties_to_last_index),
+        "max_pool_ties_to_last_index", max_pool2d_forward=max_pool_ties_to_last_index),
     "max_pool_backward_overwrites": kernel_set(
-        "max_pool_backward_overwrites", max_pool2d_backward=_max_pool_backward_overwrites),
+        "max_pool_backward_overwrites", max_pool2d_backward=max_pool_backward_overwrites),
     "avg_pool_always_counts_padding": kernel_set(
-        "avg_pool_always_counts_padding", avg_pool2d_forward=_avg_pool_always_counts_padding),
+        "avg_pool_always_counts_padding", avg_pool2d_forward=avg_pool_always_counts_padding),
     "avg_pool_backward_forgets_divisor": kernel_set(
         "avg_pool_backward_forgets_divisor",
-        avg_pool2d_backward=_avg_pool_backward_forgets_divisor),
+        avg_pool2d_backward=avg_pool_backward_forgets_divisor),
 }
 
 #: (bug, identity that must catch it)
