@@ -216,24 +216,24 @@ def _non_finite_arrays() -> st.SearchStrategy:
                       elements=st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0, -2.0]))
 
 
-def run_op_forward(module, settings, profile, seed):
+def run_op_forward(module: Any, settings: dict, profile: str, seed: int) -> PropertyResult:
     return _op_property("op_forward", "softplus(x) = log(1 + e^x), dtype kept", module, profile,
                         seed, st.sampled_from(["float32", "float64"]).flatmap(
                             lambda d: _values(d, -20, 20)), _check_forward)
 
 
-def run_op_large_values(module, settings, profile, seed):
+def run_op_large_values(module: Any, settings: dict, profile: str, seed: int) -> PropertyResult:
     return _op_property("op_large_values", "no overflow for |x| up to 1000 (forward and "
                         "gradient)", module, profile, seed, _values("float64", -1000, 1000),
                         _check_large)
 
 
-def run_op_gradcheck(module, settings, profile, seed):
+def run_op_gradcheck(module: Any, settings: dict, profile: str, seed: int) -> PropertyResult:
     return _op_property("op_gradcheck", "backward = σ(x)·δ, checked by finite differences",
                         module, profile, seed, _values("float64", -3, 3), _check_gradcheck)
 
 
-def run_op_non_finite(module, settings, profile, seed):
+def run_op_non_finite(module: Any, settings: dict, profile: str, seed: int) -> PropertyResult:
     return _op_property("op_non_finite", "softplus(NaN) = NaN, softplus(inf) = inf, "
                         "softplus(-inf) = 0", module, profile, seed, _non_finite_arrays(),
                         _check_non_finite)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tinyconv.coursework import Assignment, find_submission
@@ -114,7 +115,7 @@ def _died(worker: _Worker, name: str, statement: str, student_file: Path) -> dic
 def grade_submission(path: str | Path, *, assignment: str | None = None, profile: str = "quick",
                      timeout: float = 60.0, seed: int = 0, memory_mb: int = 2048,
                      json_path: str | Path | None = None, only: list[str] | None = None,
-                     echo=print) -> int:
+                     echo: Callable[[str], object] = print) -> int:
     """Grade the student's file (or folder) at ``path``; print the report with ``echo``; write
     Gradescope's ``results.json`` to ``json_path`` if given; ``only``: just these properties.
     Returns the exit status: 0 only if every property passed, 1 otherwise."""

@@ -18,6 +18,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from tinyconv.coursework import Assignment
+
 __all__ = ["main", "run_property"]
 
 
@@ -63,7 +65,8 @@ def _import_student(path: Path) -> Any:
     return module
 
 
-def run_property(name: str, assignment, module: Any, profile: str, seed: int) -> dict:
+def run_property(name: str, assignment: Assignment, module: Any, profile: str,
+                 seed: int) -> dict:
     """Run one property; return its row (name, statement, status, function, details, seconds)."""
     from tinyconv.coursework.extras import run_extra
     from tinyconv.coursework.report import format_details
