@@ -2,8 +2,8 @@
 first use of the set, not at import, and switched off by ``TINYCONV_PROCESS_SETTINGS=0``.
 
 Each case runs in a fresh Python process (the settings are once per process) and reports what
-the process really looks like afterwards: BLAS's thread count (``threadpoolctl``), whether an
-8 MiB array is served by ``mmap`` (glibc's ``mallinfo2``) and Numba's threading layer.
+the process really looks like afterwards: BLAS's thread count (``threadpoolctl``), whether a
+24 MiB array is served by ``mmap`` (glibc's ``mallinfo2``) and Numba's threading layer.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ report = {"at_import": settings.applied_settings(), "blas_threads_at_import": bl
 x = np.ones((1, 1, 4, 4), np.float32)
 cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False)  # the first use
 before = libc.mallinfo2().hblks
-big = np.ones(2**20)  # 8 MiB, touched
+# 24 MiB: below the 32 MiB the setting moves glibc's mmap threshold to, far above its default
+# (128 KiB, raised by glibc itself only up to the size of a freed mmapped block)
+big = np.ones(3 * 2**20)
 report.update(applied=settings.applied_settings(), blas_threads=blas_threads(),
               mmapped_blocks=libc.mallinfo2().hblks - before,
               threading_layer=numba.config.THREADING_LAYER)
@@ -82,7 +84,7 @@ def test_settings_apply_at_first_use_not_at_import(default_blas_threads):
     assert report["applied"] == {"blas_one_thread": True, "keep_freed_memory": True,
                                  "workqueue_threading_layer": True}
     assert report["blas_threads"] == [1]
-    assert report["mmapped_blocks"] == 0  # the 8 MiB block came from the heap
+    assert report["mmapped_blocks"] == 0  # the 24 MiB block came from the heap
     assert report["threading_layer"] == "workqueue"
 
 
