@@ -182,3 +182,11 @@ def test_partial_kernel_sets_take_the_rest_from_the_reference():
     assert impl.conv2d_forward is forward_plus_one
     assert impl.avg_pool2d_backward is reference.avg_pool2d_backward
     assert isinstance(impl, types.SimpleNamespace)
+
+
+def test_a_forward_bug_is_not_blamed_on_the_backward_pass():
+    """adjoint_input calls the forward and the input gradient: with only the forward wrong, the
+    report must send the student to the forward."""
+    impl = grading.kernel_set_with({"conv2d_forward": forward_plus_one})
+    (result,) = grading.grade(impl, ["adjoint_input"])  # every function is the student's
+    assert result.status == "failed" and result.function == "conv2d_forward"
