@@ -92,7 +92,8 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x):
-        """``x: (N, in_channels, 224, 224)`` (or 32×32 with ``small_input``) -> ``(N, num_classes)``."""
+        """``x: (N, in_channels, 224, 224)`` (or 32×32 with ``small_input``)
+        -> ``(N, num_classes)``."""
         x = self.features(x)
         x = self.avgpool(x)
         return self.classifier(self.flatten(x))

@@ -15,9 +15,10 @@ ResNet *adds* a block's input to its output. DenseNet *concatenates*: inside a d
 DenseNet-121: stem (7×7/2 conv, BN, ReLU, 3×3/2 max-pool: 224 -> 56), dense blocks of
 6, 12, 24, 16 layers (channels 64 -> 256 -> 128 -> 512 -> 256 -> 1024 -> 512 -> 1024, maps 56,
 28, 14, 7), a final BN, ReLU, global average pooling and one fully connected layer: conv0 + 58
-dense layers × 2 convolutions + 3 transition convolutions = 120 convolutions, + 1 fc = 121. 7,978,856 parameters with the defaults (torchvision's
-count). The modules are named as in torchvision: ``features.conv0``, ``features.denseblock1.
-denselayer1.conv1``, ``features.transition1.conv``, ``features.norm5``, ``classifier``.
+dense layers × 2 convolutions + 3 transition convolutions = 120 convolutions, + 1 fc = 121.
+7,978,856 parameters with the defaults (torchvision's count). The modules are named as in
+torchvision: ``features.conv0``, ``features.denseblock1.denselayer1.conv1``,
+``features.transition1.conv``, ``features.norm5``, ``classifier``.
 
 ``small_input=True`` (32×32): conv0 is 3×3 stride 1 and pool0 an ``Identity``: the blocks see 32,
 16, 8 and 4 pixels.
