@@ -254,3 +254,13 @@ def test_per_model_optimizer_defaults_and_notes(tmp_path, monkeypatch):
     _quick(monkeypatch)
     training.fit(_config(tmp_path, epochs=1), log=lines.append)
     assert lines[1] == "note: slow to start" and "with sgd lr=0.02" in lines[0]
+
+
+def test_models_slow_to_start_get_their_training_setup():
+    config = training.TrainConfig(model="vgg11")
+    vgg = training.build_model(config, (1, 32, 32), 10)
+    assert any(isinstance(m, tc.nn.BatchNorm2d) for m in vgg.modules())  # MODEL_BUILD_OPTIONS
+    alexnet = training.build_model(training.TrainConfig(model="alexnet"), (1, 32, 32), 10)
+    conv = alexnet.features[3]  # 64 -> 192, 5x5: He normal has std sqrt(2 / (64 * 25))
+    assert float(conv.weight.std().item()) == pytest.approx((2 / (64 * 25)) ** 0.5, rel=0.05)
+    assert training.TrainConfig(model="alexnet").learning_rate == 1e-3
