@@ -282,7 +282,8 @@ def test_a_cuda_tensor_is_not_silently_copied_to_numpy():
 def test_without_a_gpu_cuda_is_one_clear_error():
     for call in (lambda: tc.zeros(2, device="cuda"), lambda: tc.ones(2).to("cuda"),
                  lambda: tc.tensor([1.0], device="cuda"), lambda: nn.Linear(2, 2).cuda(),
-                 lambda: tc.data.DataLoader(tc.data.TensorDataset(tc.ones(2)), device="cuda")):
+                 lambda: tc.data.DataLoader(tc.data.TensorDataset(tc.ones(2)), device="cuda"),
+                 tc.cuda.synchronize):
         with pytest.raises(RuntimeError, match="no CUDA GPU is visible|needs CuPy"):
             call()
     assert tc.cuda.device_count() == 0
