@@ -171,6 +171,7 @@ class Summary:
 def layer_macs(module: Any, inputs: tuple, output: Any) -> int:
     """Multiply-adds of one call of ``module`` (the formulas of the module docstring); 0 for
     layers that are not convolutions or linear layers."""
+    # imported on use: tc.summary is in tc's namespace, and `import tinyconv` must not load tc.nn
     from tinyconv.nn.layers import Conv1d, Conv2d, ConvTranspose2d, Linear
 
     if isinstance(module, ConvTranspose2d):
@@ -207,7 +208,7 @@ def summary(model: Any, input_size: Sequence[int] | Sequence[Sequence[int]],
         a :class:`Summary`: ``rows`` (one :class:`LayerRow` per layer call), ``total_params``,
         ``trainable_params``, ``total_macs``, ``total_flops``, byte counts, and ``table()``.
     """
-    from tinyconv.nn.module import Module
+    from tinyconv.nn.module import Module  # on use, as in layer_macs
 
     if not isinstance(model, Module):
         raise TypeError(f"summary: model must be a tinyconv Module, got {type(model).__name__}")
