@@ -7,6 +7,8 @@ import ast
 import importlib
 import inspect
 import pathlib
+import subprocess
+import sys
 import types
 
 import pytest
@@ -90,6 +92,15 @@ def test_every_lazy_submodule_imports(name):
     module = getattr(tc, name)
     assert isinstance(module, types.ModuleType) and module.__name__ == f"tinyconv.{name}"
     assert name in dir(tc)
+
+
+def test_import_tinyconv_loads_no_subpackage_and_no_heavy_dependency():
+    code = ("import sys, tinyconv\n"
+            "print(sorted(m for m in ('numba', 'hypothesis', 'cupy', 'torch', 'scipy', "
+            "'tinyconv.nn', 'tinyconv.testing', 'tinyconv.models') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_nn_utils_loads_on_first_use():
