@@ -141,7 +141,7 @@ def test_param_groups_with_their_own_settings_match_torch(torch, name):
 # -- hand computations: SGD -----------------------------------------------------------------------
 
 def set_gradient(param, values):
-    param.grad = tc.tensor(np.asarray(values, dtype=param.dtype))
+    param.grad = tc.tensor(np.asarray(values, dtype=param.dtype), device=param.device)
 
 
 def test_sgd_plain_step_is_theta_minus_lr_times_grad():
@@ -429,17 +429,18 @@ def test_parameters_without_grad_are_skipped(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_float32_parameters_stay_float32(name):
-    param = tc.nn.Parameter(tc.tensor([1.0, -2.0]))
+def test_float32_parameters_stay_float32_on_their_device(name, device):
+    param = tc.nn.Parameter(tc.tensor([1.0, -2.0], device=device))
     assert param.dtype == np.float32
     optimizer = getattr(tc.optim, name)([param], **STATEFUL_OPTIONS[name])
     for _ in range(3):
         set_gradient(param, [0.5, -0.25])
         optimizer.step()
-    assert param.dtype == np.float32
-    for value in optimizer.state[param].values():
-        if isinstance(value, np.ndarray):
-            assert value.dtype == np.float32
+    assert param.dtype == np.float32 and param.device == device
+    arrays = [v for v in optimizer.state[param].values() if getattr(v, "ndim", 0) > 0]
+    assert arrays, "every optimizer here keeps at least one state array"
+    for value in arrays:
+        assert value.dtype == np.float32 and isinstance(value, np.ndarray) == (device == "cpu")
 
 
 def test_step_with_closure_returns_the_loss_and_uses_its_gradients():
