@@ -24,7 +24,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("TINYCONV_HYPOTHESIS", "ci"))
 
 
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=[
+# session scope: the fixture holds a name, no state, and hypothesis tests may use it
+@pytest.fixture(scope="session", params=["cpu", pytest.param("cuda", marks=[
     pytest.mark.gpu,
     pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU: CuPy is not installed or "
                                                     "cupy.is_available() is False")])])

@@ -31,8 +31,8 @@ DTYPES = [tc.float32, tc.float64]
 TOL = {tc.float32: dict(rtol=1e-5, atol=1e-5), tc.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
-def leaf(array, dtype=tc.float64):
-    return tc.tensor(np.asarray(array), dtype=dtype, requires_grad=True)
+def leaf(array, dtype=tc.float64, device="cpu"):
+    return tc.tensor(np.asarray(array), dtype=dtype, device=device, requires_grad=True)
 
 
 def rounded(array, dtype):
@@ -44,7 +44,7 @@ def check_forward(out, expected, dtype):
     assert isinstance(out, tc.Tensor)
     assert out.dtype == dtype, f"dtype not preserved: {out.dtype} instead of {dtype}"
     assert out.shape == np.shape(expected)
-    np.testing.assert_allclose(out.detach().numpy(), expected, **TOL[dtype])
+    np.testing.assert_allclose(out.detach().cpu().numpy(), expected, **TOL[dtype])
 
 
 def check_grad_shapes(out, inputs):
@@ -52,7 +52,7 @@ def check_grad_shapes(out, inputs):
     (out * tc.ones_like(out)).sum().backward()
     for t in inputs:
         assert t.grad is not None
-        assert t.grad.shape == t.shape and t.grad.dtype == t.dtype
+        assert t.grad.shape == t.shape and t.grad.dtype == t.dtype and t.grad.device == t.device
 
 
 def _sigmoid(x):
@@ -95,9 +95,9 @@ UNARY = [
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("name, op, reference, domain", UNARY, ids=[u[0] for u in UNARY])
 @given(data=st.data())
-def test_unary_forward(name, op, reference, domain, dtype, data):
+def test_unary_forward(name, op, reference, domain, dtype, device, data):
     x = data.draw(arrays(shapes(), domain))
-    t = leaf(x, dtype)
+    t = leaf(x, dtype, device)
     out = op(t)
     check_forward(out, reference(rounded(x, dtype)), dtype)
     check_grad_shapes(out, [t])
@@ -129,9 +129,9 @@ BINARY = [
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("name, op, reference, domains", BINARY, ids=[b[0] for b in BINARY])
 @given(data=st.data())
-def test_binary_forward(name, op, reference, domains, dtype, data):
+def test_binary_forward(name, op, reference, domains, dtype, device, data):
     x, y = data.draw(broadcastable_arrays(2, domains))
-    a, b = leaf(x, dtype), leaf(y, dtype)
+    a, b = leaf(x, dtype, device), leaf(y, dtype, device)
     out = op(a, b)
     check_forward(out, reference(rounded(x, dtype), rounded(y, dtype)), dtype)
     check_grad_shapes(out, [a, b])
@@ -366,9 +366,9 @@ _NEEDS_TWO = {"var", "std"}
 @pytest.mark.parametrize("name, op, reference, domain", REDUCTIONS,
                          ids=[r[0] for r in REDUCTIONS])
 @given(data=st.data())
-def test_reduction_forward(name, op, reference, domain, dtype, data):
+def test_reduction_forward(name, op, reference, domain, dtype, device, data):
     x, dim, keepdim = data.draw(arrays_and_dims(domain))
-    t = leaf(x, dtype)
+    t = leaf(x, dtype, device)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # var of one element is nan, as NumPy
         out = op(t, dim, keepdim)
