@@ -57,19 +57,32 @@ pytestmark = pytest.mark.skipif(
     reason="the malloc setting is glibc's (Linux, glibc >= 2.33 for mallinfo2)")
 
 
-def probe(**environment: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
-    env.update(environment)
-    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+#: The three processes: the default, everything off, and only malloc left alone.
+ENVIRONMENTS = {"default": {}, "off": {"TINYCONV_PROCESS_SETTINGS": "0"},
+                "malloc_off": {"TINYCONV_KEEP_FREED_MEMORY": "0"}}
 
 
 @pytest.fixture(scope="module")
-def default_blas_threads() -> int:
+def reports() -> dict[str, dict]:
+    """What each process of :data:`ENVIRONMENTS` reported; the three run at once."""
+    running = {}
+    for name, environment in ENVIRONMENTS.items():
+        env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
+        env.update(environment)
+        running[name] = subprocess.Popen([sys.executable, "-c", PROBE], env=env, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = {}
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        out[name] = json.loads(stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_blas_threads(reports: dict[str, dict]) -> int:
     """BLAS's own thread count here: with one core there is nothing to limit."""
-    threads = probe(TINYCONV_PROCESS_SETTINGS="0")["blas_threads"]
+    threads = reports["off"]["blas_threads"]
     if not threads:
         pytest.skip("NumPy's BLAS is not a library threadpoolctl finds in numpy's folder")
     if max(threads) < 2:
@@ -77,8 +90,8 @@ def default_blas_threads() -> int:
     return max(threads)
 
 
-def test_settings_apply_at_first_use_not_at_import(default_blas_threads):
-    report = probe()
+def test_settings_apply_at_first_use_not_at_import(reports, default_blas_threads):
+    report = reports["default"]
     assert report["at_import"] is None
     assert report["blas_threads_at_import"] == [default_blas_threads]
     assert report["applied"] == {"blas_one_thread": True, "keep_freed_memory": True,
@@ -88,8 +101,8 @@ def test_settings_apply_at_first_use_not_at_import(default_blas_threads):
     assert report["threading_layer"] == "workqueue"
 
 
-def test_settings_can_be_switched_off(default_blas_threads):
-    report = probe(TINYCONV_PROCESS_SETTINGS="0")
+def test_settings_can_be_switched_off(reports, default_blas_threads):
+    report = reports["off"]
     assert report["applied"] == {"blas_one_thread": False, "keep_freed_memory": False,
                                  "workqueue_threading_layer": False}
     assert report["blas_threads"] == [default_blas_threads]
@@ -97,8 +110,8 @@ def test_settings_can_be_switched_off(default_blas_threads):
     assert report["threading_layer"] == "default"
 
 
-def test_malloc_alone_can_be_left_alone(default_blas_threads):
-    report = probe(TINYCONV_KEEP_FREED_MEMORY="0")
+def test_malloc_alone_can_be_left_alone(reports, default_blas_threads):
+    report = reports["malloc_off"]
     assert report["applied"]["keep_freed_memory"] is False
     assert report["mmapped_blocks"] == 1
     assert report["blas_threads"] == [1]
