@@ -263,4 +263,4 @@ def test_models_slow_to_start_get_their_training_setup():
     alexnet = training.build_model(training.TrainConfig(model="alexnet"), (1, 32, 32), 10)
     conv = alexnet.features[3]  # 64 -> 192, 5x5: He normal has std sqrt(2 / (64 * 25))
     assert float(conv.weight.std().item()) == pytest.approx((2 / (64 * 25)) ** 0.5, rel=0.05)
-    assert training.TrainConfig(model="alexnet").learning_rate == 1e-3
+    assert training.TrainConfig(model="alexnet").learning_rate == 1e-4
