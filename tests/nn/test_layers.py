@@ -54,7 +54,8 @@ def test_layer_matches_torch(torch, name, kwargs, shape):
     y_ours.backward(tc.tensor(g))
     y_theirs.backward(torch.tensor(g))
     np.testing.assert_allclose(x_ours.grad.data, x_theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for (key, p_ours), (_, p_theirs) in zip(ours.named_parameters(), theirs.named_parameters()):
+    for (key, p_ours), (_, p_theirs) in zip(ours.named_parameters(), theirs.named_parameters(),
+                                            strict=True):
         np.testing.assert_allclose(p_ours.grad.data, p_theirs.grad.numpy(), rtol=1e-10,
                                    atol=1e-12, err_msg=key)
 
