@@ -396,5 +396,5 @@ def model_from_checkpoint(path: str) -> tuple[Any, Network]:
     title = {"model": config.model, "dataset": config.dataset, "checkpoint": str(path),
              "epochs": epoch,
              "test_accuracy": None if accuracy is None else float(accuracy)}
-    return config, Network(model, images.numpy(), labels.numpy(), classes, title)
+    return config, Network(model, images.cpu().numpy(), labels.cpu().numpy(), classes, title)
 
