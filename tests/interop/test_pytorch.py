@@ -2,8 +2,11 @@
 written by tinyconv load in torch.load(weights_only=True), and a hostile pickle runs nothing.
 
 torchvision cannot be installed beside the CPU torch here, so the torchvision-shaped twins below
-are written with plain ``torch.nn`` modules, with torchvision's attribute names: ResNet-18,
-MobileNet-v2 and DenseNet-121 (compared on outputs), plus LeNet-5 (tinyconv's own naming).
+are written with plain ``torch.nn`` modules, with torchvision's attribute names: AlexNet, VGG-11
+(with batch norm), ResNet-18/34/50, GoogLeNet, MobileNet-v2 and DenseNet-121 (compared on
+outputs), plus LeNet-5 (tinyconv's own naming). The fully connected layers of AlexNet and VGG are
+narrowed (``hidden_features``) to keep the files small: the names are torchvision's, only a
+width differs.
 """
 
 import os
@@ -43,25 +46,159 @@ class TorchBasicBlock(tnn.Module):
         return self.relu(self.bn2(self.conv2(out)) + shortcut)
 
 
-class TorchResNet18(tnn.Module):
-    def __init__(self, num_classes):
+class TorchBottleneck(tnn.Module):
+    """torchvision's ResNet-v1.5 bottleneck: 1×1 reduce, 3×3 (with the stride), 1×1 expand ×4."""
+
+    expansion = 4
+
+    def __init__(self, in_channels, channels, stride):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(in_channels, channels, 1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(channels)
+        self.conv2 = tnn.Conv2d(channels, channels, 3, stride, 1, bias=False)
+        self.bn2 = tnn.BatchNorm2d(channels)
+        self.conv3 = tnn.Conv2d(channels, channels * 4, 1, bias=False)
+        self.bn3 = tnn.BatchNorm2d(channels * 4)
+        self.relu = tnn.ReLU()
+        self.downsample = None
+        if stride != 1 or in_channels != channels * 4:
+            self.downsample = tnn.Sequential(
+                tnn.Conv2d(in_channels, channels * 4, 1, stride, bias=False),
+                tnn.BatchNorm2d(channels * 4))
+
+    def forward(self, x):
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + shortcut)
+
+
+class TorchResNet(tnn.Module):
+    def __init__(self, block, blocks_per_stage, num_classes):
         super().__init__()
         self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = tnn.BatchNorm2d(64)
         self.relu = tnn.ReLU()
         self.maxpool = tnn.MaxPool2d(3, 2, 1)
         channels = 64
-        for index, (width, stride) in enumerate([(64, 1), (128, 2), (256, 2), (512, 2)], 1):
-            setattr(self, f"layer{index}", tnn.Sequential(
-                TorchBasicBlock(channels, width, stride), TorchBasicBlock(width, width, 1)))
-            channels = width
+        expansion = getattr(block, "expansion", 1)
+        stages = zip((64, 128, 256, 512), (1, 2, 2, 2), blocks_per_stage, strict=True)
+        for index, (width, stride, count) in enumerate(stages, 1):
+            blocks = []
+            for i in range(count):
+                blocks.append(block(channels, width, stride if i == 0 else 1))
+                channels = width * expansion
+            setattr(self, f"layer{index}", tnn.Sequential(*blocks))
         self.avgpool = tnn.AdaptiveAvgPool2d(1)
-        self.fc = tnn.Linear(512, num_classes)
+        self.fc = tnn.Linear(channels, num_classes)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class TorchAlexNet(tnn.Module):
+    """torchvision's AlexNet: features 0..12, avgpool to 6×6, classifier 0..6."""
+
+    def __init__(self, num_classes, hidden):
+        super().__init__()
+        self.features = tnn.Sequential(
+            tnn.Conv2d(3, 64, 11, 4, 2), tnn.ReLU(), tnn.MaxPool2d(3, 2),
+            tnn.Conv2d(64, 192, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(3, 2),
+            tnn.Conv2d(192, 384, 3, padding=1), tnn.ReLU(),
+            tnn.Conv2d(384, 256, 3, padding=1), tnn.ReLU(),
+            tnn.Conv2d(256, 256, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(3, 2))
+        self.avgpool = tnn.AdaptiveAvgPool2d(6)
+        self.classifier = tnn.Sequential(
+            tnn.Dropout(), tnn.Linear(256 * 36, hidden), tnn.ReLU(),
+            tnn.Dropout(), tnn.Linear(hidden, hidden), tnn.ReLU(), tnn.Linear(hidden, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class TorchVGG11BN(tnn.Module):
+    """torchvision's vgg11_bn: conv, BN, ReLU per layer ('M': 2×2 max-pool), avgpool to 7×7."""
+
+    def __init__(self, num_classes, hidden):
+        super().__init__()
+        layers, channels = [], 3
+        for item in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+            if item == "M":
+                layers.append(tnn.MaxPool2d(2, 2))
+            else:
+                layers += [tnn.Conv2d(channels, item, 3, padding=1), tnn.BatchNorm2d(item),
+                           tnn.ReLU()]
+                channels = item
+        self.features = tnn.Sequential(*layers)
+        self.avgpool = tnn.AdaptiveAvgPool2d(7)
+        self.classifier = tnn.Sequential(
+            tnn.Linear(512 * 49, hidden), tnn.ReLU(), tnn.Dropout(),
+            tnn.Linear(hidden, hidden), tnn.ReLU(), tnn.Dropout(), tnn.Linear(hidden, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class TorchBasicConv2d(tnn.Module):
+    """torchvision's GoogLeNet convolution: conv (no bias), BN with eps 0.001, ReLU."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        super().__init__()
+        self.conv = tnn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.bn = tnn.BatchNorm2d(out_channels, eps=0.001)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class TorchInception(tnn.Module):
+    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj):
+        super().__init__()
+        self.branch1 = TorchBasicConv2d(in_channels, ch1x1, 1)
+        self.branch2 = tnn.Sequential(TorchBasicConv2d(in_channels, ch3x3red, 1),
+                                      TorchBasicConv2d(ch3x3red, ch3x3, 3, padding=1))
+        self.branch3 = tnn.Sequential(TorchBasicConv2d(in_channels, ch5x5red, 1),
+                                      TorchBasicConv2d(ch5x5red, ch5x5, 3, padding=1))
+        self.branch4 = tnn.Sequential(tnn.MaxPool2d(3, 1, 1, ceil_mode=True),
+                                      TorchBasicConv2d(in_channels, pool_proj, 1))
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+class TorchGoogLeNet(tnn.Module):
+    """torchvision's GoogLeNet without the auxiliary classifiers (``aux_logits=False``)."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv1 = TorchBasicConv2d(3, 64, 7, 2, 3)
+        self.maxpool1 = tnn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = TorchBasicConv2d(64, 64, 1)
+        self.conv3 = TorchBasicConv2d(64, 192, 3, padding=1)
+        self.maxpool2 = tnn.MaxPool2d(3, 2, ceil_mode=True)
+        self.inception3a = TorchInception(192, 64, 96, 128, 16, 32, 32)
+        self.inception3b = TorchInception(256, 128, 128, 192, 32, 96, 64)
+        self.maxpool3 = tnn.MaxPool2d(3, 2, ceil_mode=True)
+        self.inception4a = TorchInception(480, 192, 96, 208, 16, 48, 64)
+        self.inception4b = TorchInception(512, 160, 112, 224, 24, 64, 64)
+        self.inception4c = TorchInception(512, 128, 128, 256, 24, 64, 64)
+        self.inception4d = TorchInception(512, 112, 144, 288, 32, 64, 64)
+        self.inception4e = TorchInception(528, 256, 160, 320, 32, 128, 128)
+        self.maxpool4 = tnn.MaxPool2d(2, 2, ceil_mode=True)
+        self.inception5a = TorchInception(832, 256, 160, 320, 32, 128, 128)
+        self.inception5b = TorchInception(832, 384, 192, 384, 48, 128, 128)
+        self.avgpool = tnn.AdaptiveAvgPool2d(1)
+        self.dropout = tnn.Dropout(0.2)
+        self.fc = tnn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4d(self.inception4c(self.inception4b(self.inception4a(x))))
+        x = self.inception5b(self.inception5a(self.maxpool4(self.inception4e(x))))
+        return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
 
 
 def conv_bn_relu6(in_channels, out_channels, kernel_size, stride=1, groups=1):
@@ -183,18 +320,33 @@ def _randomise_batch_norm_statistics(model):
                 module.num_batches_tracked.fill_(7)
 
 
-TWINS = [  # (torch twin, tinyconv builder, input shape, tolerance)
-    (lambda: TorchLeNet5(), lambda: tc.models.lenet5(), (2, 1, 32, 32), 1e-5),
-    (lambda: TorchResNet18(10), lambda: tc.models.resnet18(num_classes=10), (2, 3, 32, 32), 1e-4),
-    (lambda: TorchMobileNetV2(10), lambda: tc.models.mobilenet_v2(num_classes=10),
-     (2, 3, 32, 32), 1e-4),
-    (lambda: TorchDenseNet121(10), lambda: tc.models.densenet121(num_classes=10),
-     (1, 3, 32, 32), 1e-4),
-]
+TWINS = {  # name: (torch twin, tinyconv builder, input shape, tolerance)
+    "lenet5": (lambda: TorchLeNet5(), lambda: tc.models.lenet5(), (2, 1, 32, 32), 1e-5),
+    # 95×95: AlexNet's last feature map is 2×2, so the 6×6 adaptive pool's bins overlap
+    "alexnet": (lambda: TorchAlexNet(10, hidden=64),
+                lambda: tc.models.alexnet(num_classes=10, hidden_features=64),
+                (2, 3, 95, 95), 1e-4),
+    "vgg11_bn": (lambda: TorchVGG11BN(10, hidden=64),
+                 lambda: tc.models.vgg11(num_classes=10, batch_norm=True, hidden_features=64),
+                 (2, 3, 32, 32), 1e-4),
+    "resnet18": (lambda: TorchResNet(TorchBasicBlock, (2, 2, 2, 2), 10),
+                 lambda: tc.models.resnet18(num_classes=10), (2, 3, 32, 32), 1e-4),
+    "resnet34": (lambda: TorchResNet(TorchBasicBlock, (3, 4, 6, 3), 10),
+                 lambda: tc.models.resnet34(num_classes=10), (1, 3, 32, 32), 1e-4),
+    "resnet50": (lambda: TorchResNet(TorchBottleneck, (3, 4, 6, 3), 10),
+                 lambda: tc.models.resnet50(num_classes=10), (1, 3, 32, 32), 1e-4),
+    # 64×64: every ceil-mode pool of the stem and between the stages rounds up
+    "googlenet": (lambda: TorchGoogLeNet(10), lambda: tc.models.googlenet(num_classes=10),
+                  (1, 3, 64, 64), 1e-4),
+    "mobilenet_v2": (lambda: TorchMobileNetV2(10), lambda: tc.models.mobilenet_v2(num_classes=10),
+                     (2, 3, 32, 32), 1e-4),
+    "densenet121": (lambda: TorchDenseNet121(10), lambda: tc.models.densenet121(num_classes=10),
+                    (1, 3, 32, 32), 1e-4),
+}
 
 
-@pytest.mark.parametrize("torch_model, tinyconv_model, shape, tolerance", TWINS,
-                         ids=["lenet5", "resnet18", "mobilenet_v2", "densenet121"])
+@pytest.mark.parametrize("torch_model, tinyconv_model, shape, tolerance", TWINS.values(),
+                         ids=TWINS.keys())
 def test_torch_saved_weights_give_torch_outputs_in_tinyconv(tmp_path, torch_model, tinyconv_model,
                                                             shape, tolerance):
     torch.manual_seed(0)
@@ -215,7 +367,7 @@ def test_tinyconv_pth_files_load_in_torch_with_weights_only(tmp_path):
     tc.manual_seed(0)
     model = tc.models.resnet18(num_classes=10).eval()
     tc.save(model.state_dict(), tmp_path / "resnet18.pth")
-    reference = TorchResNet18(10).eval()
+    reference = TorchResNet(TorchBasicBlock, (2, 2, 2, 2), 10).eval()
     reference.load_state_dict(torch.load(tmp_path / "resnet18.pth", weights_only=True))
     x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
