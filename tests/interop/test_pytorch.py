@@ -28,6 +28,8 @@ tnn = torch.nn
 # -- torchvision-shaped twins, in plain torch.nn ------------------------------------------------
 
 class TorchBasicBlock(tnn.Module):
+    expansion = 1
+
     def __init__(self, in_channels, channels, stride):
         super().__init__()
         self.conv1 = tnn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
@@ -81,13 +83,12 @@ class TorchResNet(tnn.Module):
         self.relu = tnn.ReLU()
         self.maxpool = tnn.MaxPool2d(3, 2, 1)
         channels = 64
-        expansion = getattr(block, "expansion", 1)
         stages = zip((64, 128, 256, 512), (1, 2, 2, 2), blocks_per_stage, strict=True)
         for index, (width, stride, count) in enumerate(stages, 1):
             blocks = []
             for i in range(count):
                 blocks.append(block(channels, width, stride if i == 0 else 1))
-                channels = width * expansion
+                channels = width * block.expansion
             setattr(self, f"layer{index}", tnn.Sequential(*blocks))
         self.avgpool = tnn.AdaptiveAvgPool2d(1)
         self.fc = tnn.Linear(channels, num_classes)
