@@ -218,7 +218,8 @@ def input_kernel_and_gradient(draw):
 
 @given(input_kernel_and_gradient())
 def test_conv2d_backward_single_channel_matches_scipy(case):
-    """DESIGN §4 with scipy: grad_x = full convolution of δ with w, grad_w = x ⋆ δ (valid)."""
+    """docs/identities.md §2 and §3, checked with scipy: grad_x = full convolution of δ with w,
+    grad_w = x ⋆ δ (valid)."""
     x, w, grad_y = case
     options = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
     grad_x = reference.conv2d_backward_input(grad_y[None, None], w[None, None], (1, 1) + x.shape,
