@@ -9,6 +9,14 @@ split into as many blocks as Numba has threads, each block multiplied by single-
 on its own Python thread (NumPy releases the GIL inside matmul). Only one kind of worker is ever
 busy at a time.
 
+**Two ways to hand work to a thread.** :func:`run_jobs` splits a kernel's jobs into one block
+per thread. A *Numba* kernel with a registered threaded twin (:func:`threaded_version_of`) runs
+its blocks in one OpenMP parallel region: waking the other thread costs ~2 µs. Anything else
+(a Python function that calls BLAS between kernels) runs its blocks on this module's Python
+thread pool: ~90 µs per hand-off on these machines (a thread asleep on a futex has to be woken),
+more than a whole small layer takes. A LeNet-5 step makes about twenty such calls, which is why
+the twins exist (measured: ``python benchmarks/run.py``, the 2-thread LeNet-5 rows).
+
 **Workspace.** Freshly allocated memory costs a page fault per 4 KiB on first touch, and glibc
 hands large blocks back to the OS on ``free``, so a temporary allocated per call faults again on
 every call. Temporaries (column matrices, padded inputs, transposed gradients) therefore come from
@@ -29,7 +37,7 @@ import numpy as np
 from . import settings
 
 __all__ = ["Workspace", "gemm", "gemm_block", "get_num_threads", "run_jobs", "set_num_threads",
-           "workspace"]
+           "threaded_version_of", "workspace"]
 
 # ------------------------------------------------------------------------------------------------
 # Threads
@@ -103,27 +111,53 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False
     return out
 
 
-#: A job-split kernel call doing less than this many FLOPs runs on the calling thread: handing
-#: work to another thread costs ~20-50 µs (and far more on a loaded host), which a small call
-#: (a gradcheck, a test, a tiny batch) would not win back.
+#: A job-split call doing less than this many FLOPs runs on the calling thread: handing work to a
+#: Python pool thread costs ~90 µs (far more on a loaded host), which a small call (a gradcheck,
+#: a test, a tiny batch) would not win back.
 PARALLEL_MIN_FLOPS = 2e6
+
+#: The same for a Numba kernel with a threaded twin (an OpenMP region, ~2 µs to start): about
+#: 10 µs of work. LeNet-5's 2×2 max pooling (300 k window reads, 0.13 ms on one thread) is split.
+THREADED_MIN_FLOPS = 1e5
+
+# serial kernel -> its threaded twin (see threaded_version_of)
+_THREADED: dict = {}
+
+
+def threaded_version_of(serial_kernel: Callable) -> Callable[[Callable], Callable]:
+    """Register the decorated function as the threaded twin of ``serial_kernel``.
+
+    The twin is ``twin(bounds, *args)``: an ``@njit(parallel=True)`` loop ``for t in
+    prange(bounds.size - 1)`` that calls ``serial_kernel(*args, bounds[t], bounds[t + 1])``, one
+    block of jobs per thread. Why a twin per kernel rather than one generic function: Numba
+    cannot cache a compiled function that takes another compiled function as an argument, and
+    recompiling it in every process would cost half a second per kernel.
+    """
+    def register(twin: Callable) -> Callable:
+        _THREADED[serial_kernel] = twin
+        return twin
+    return register
 
 
 def run_jobs(kernel: Callable, jobs: int, flops: float, *args: object) -> list:
     """Run the serial ``kernel(*args, job_lo, job_hi)`` over the jobs ``[0, jobs)``; returns the
-    list of what each block returned, in job order.
+    list of what each block returned, in job order (``[None]`` for a threaded twin's run).
 
-    Big calls split the jobs into one contiguous block per thread, run on the GEMM pool's Python
-    threads (the kernels are ``nogil``, so they really run at once); small calls run here, whole.
-    Jobs write disjoint outputs, so the blocks need no synchronisation. ``kernel`` may also be a
-    Python function that calls ``nogil`` kernels and BLAS (``im2col.py`` runs a sample range that
-    way); it must then not call ``run_jobs`` or a splitting :func:`gemm` itself: the pool's
-    threads would wait on work queued behind them.
+    Big calls split the jobs into one contiguous block per thread: a Numba kernel with a threaded
+    twin runs them in one OpenMP region; any other ``kernel`` (a Python function that calls
+    ``nogil`` kernels and BLAS: ``im2col.py`` runs a sample range that way) runs them on the pool's
+    Python threads, and must then not call ``run_jobs`` or a splitting :func:`gemm` itself: the
+    pool's threads would wait on work queued behind them. Small calls run here, whole. Jobs
+    write disjoint outputs, so the blocks need no synchronisation.
     """
     threads = min(_state["threads"], jobs)
-    if threads <= 1 or flops < PARALLEL_MIN_FLOPS:
+    twin = _THREADED.get(kernel)
+    if threads <= 1 or flops < (PARALLEL_MIN_FLOPS if twin is None else THREADED_MIN_FLOPS):
         return [kernel(*args, 0, jobs)]
     bounds = [jobs * t // threads for t in range(threads + 1)]
+    if twin is not None:
+        twin(np.array(bounds, dtype=np.int64), *args)
+        return [None]
     futures = [_pool().submit(kernel, *args, bounds[t], bounds[t + 1]) for t in range(1, threads)]
     first = kernel(*args, bounds[0], bounds[1])
     return [first] + [f.result() for f in futures]

@@ -43,7 +43,8 @@ the k² weights are held in scalar locals ``w{ki}{kj}``, so ONE pass over the pl
 tap (LLVM vectorises the pass: 16 float32 outputs per AVX-512 instruction).
 
 Each kernel is serial (``nogil=True``) and computes the jobs ``[job_lo, job_hi)``;
-``_runtime.run_jobs`` splits the jobs over threads when the call is big enough to pay for it, and
+``_runtime.run_jobs`` splits the jobs over threads when the call is big enough to pay for it
+(through the kernel's ``*_threaded`` twin: one OpenMP region, one block of jobs per thread), and
 runs small calls (tests, gradchecks, tiny batches) on the calling thread with no thread hand-off.
 
 **Whole registers.** The pass over a plane runs over a length rounded up to a multiple of
@@ -59,7 +60,9 @@ dtype (a literal ``0.0`` would accumulate float32 in float64).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from ._runtime import threaded_version_of
 
 #: Passes run over whole multiples of this many values (see "Whole registers" above).
 LANES = 16
@@ -324,15 +327,30 @@ def _table(name: str, function: str, sizes: tuple[tuple[int, int], ...]) -> str:
     return f"{name} = {{{entries}}}\n"
 
 
+def gen_threaded(kernel: str) -> str:
+    """The threaded twin of ``kernel`` (see ``_runtime.threaded_version_of``)."""
+    return f'''
+
+@threaded_version_of({kernel})
+@njit(parallel=True, nogil=True, cache=True)
+def {kernel}_threaded(bounds, *args):
+    """:func:`{kernel}`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        {kernel}(*args, bounds[t], bounds[t + 1])
+'''
+
+
 def generate() -> str:
     """The text of ``unrolled.py``."""
     parts = [HEADER]
     for kh, kw in SIZES:
-        parts.append(gen_correlate(kh, kw))
-        parts.append(gen_weight_grad(kh, kw))
+        parts += [gen_correlate(kh, kw), gen_threaded(f"correlate_{kh}x{kw}")]
+        parts += [gen_weight_grad(kh, kw), gen_threaded(f"weight_grad_{kh}x{kw}")]
     for kh, kw in BATCH_LANES_SIZES:
-        parts.append(gen_correlate_batch_lanes(kh, kw))
-        parts.append(gen_weight_grad_batch_lanes(kh, kw))
+        parts += [gen_correlate_batch_lanes(kh, kw),
+                  gen_threaded(f"correlate_batch_lanes_{kh}x{kw}")]
+        parts += [gen_weight_grad_batch_lanes(kh, kw),
+                  gen_threaded(f"weight_grad_batch_lanes_{kh}x{kw}")]
     parts.append("\n")
     parts.append(_table("CORRELATE", "correlate", SIZES))
     parts.append(_table("WEIGHT_GRAD", "weight_grad", SIZES))

@@ -53,9 +53,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from ._runtime import gemm, gemm_block, get_num_threads, run_jobs, workspace
+from ._runtime import gemm, gemm_block, get_num_threads, run_jobs, threaded_version_of, workspace
 from .problem import ConvProblem, Step
 
 __all__ = ["Im2colPlan", "batch_chunk", "col2im_kernel", "im2col_kernel", "to_channel_major"]
@@ -173,6 +173,14 @@ def im2col_kernel(x: np.ndarray, cols: np.ndarray, n0: int, kh: int, kw: int, sh
                         dst_row[j] = src_row[j]
 
 
+@threaded_version_of(im2col_kernel)
+@njit(parallel=True, nogil=True, cache=True)
+def im2col_kernel_threaded(bounds, *args):
+    """:func:`im2col_kernel`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        im2col_kernel(*args, bounds[t], bounds[t + 1])
+
+
 @njit(cache=True, nogil=True)
 def col2im_kernel(dcols: np.ndarray, grad_x: np.ndarray, n0: int, kh: int, kw: int, sh: int,
                   sw: int, dh: int, dw: int, top: int, left: int, job_lo: int, job_hi: int) -> None:
@@ -223,6 +231,14 @@ def col2im_kernel(dcols: np.ndarray, grad_x: np.ndarray, n0: int, kh: int, kw: i
                         row = dst[pj:]
                         for j in range((w - pj + sw - 1) // sw):
                             row[j * sw] = src[j]
+
+
+@threaded_version_of(col2im_kernel)
+@njit(parallel=True, nogil=True, cache=True)
+def col2im_kernel_threaded(bounds, *args):
+    """:func:`col2im_kernel`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        col2im_kernel(*args, bounds[t], bounds[t + 1])
 
 
 def to_channel_major(a: np.ndarray, n0: int, out: np.ndarray) -> None:

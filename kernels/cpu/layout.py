@@ -17,10 +17,10 @@ Padded copies go into a named workspace buffer (reused between calls, see ``_run
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..contract import Padding4, Pair
-from ._runtime import run_jobs, workspace
+from ._runtime import run_jobs, threaded_version_of, workspace
 
 __all__ = ["dilated_delta", "rotated_transposed", "zero_padded", "zero_padded_batch_last"]
 
@@ -68,6 +68,14 @@ def _pad_planes(a: np.ndarray, padded: np.ndarray, top: int, left: int, job_lo: 
             src = a[b, ch, i]
             for j in range(w):
                 dst[j] = src[j]
+
+
+@threaded_version_of(_pad_planes)
+@njit(parallel=True, nogil=True, cache=True)
+def _pad_planes_threaded(bounds, *args):
+    """:func:`_pad_planes`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        _pad_planes(*args, bounds[t], bounds[t + 1])
 
 
 def zero_padded_batch_last(a: np.ndarray, padding: Padding4, name: str) -> np.ndarray:

@@ -36,7 +36,7 @@ from ..contract import (
     check_pool2d,
 )
 from . import settings
-from ._runtime import run_jobs
+from ._runtime import run_jobs, threaded_version_of
 
 __all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "max_pool2d_backward",
            "max_pool2d_forward"]
@@ -159,6 +159,14 @@ def _max_pool2d_2x2_kernel(x, y, indices, job_lo, job_hi):
                 i_row[ow] = first + j + tap
 
 
+@threaded_version_of(_max_pool2d_2x2_kernel)
+@njit(parallel=True, nogil=True, cache=True)
+def _max_pool2d_2x2_kernel_threaded(bounds, *args):
+    """:func:`_max_pool2d_2x2_kernel`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        _max_pool2d_2x2_kernel(*args, bounds[t], bounds[t + 1])
+
+
 def max_pool2d_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding4,
                        dilation: Pair, ceil_mode: bool) -> tuple[np.ndarray, np.ndarray]:
     """Max pooling (see ``reference.max_pool2d_forward`` for the rules).
@@ -205,6 +213,14 @@ def _max_pool2d_backward_kernel(grad_y, indices, grad_x_flat, job_lo, job_hi):
             i_row = indices[b, ch, oh]
             for ow in range(w_out):
                 plane[i_row[ow]] += d_row[ow]
+
+
+@threaded_version_of(_max_pool2d_backward_kernel)
+@njit(parallel=True, nogil=True, cache=True)
+def _max_pool2d_backward_kernel_threaded(bounds, *args):
+    """:func:`_max_pool2d_backward_kernel`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        _max_pool2d_backward_kernel(*args, bounds[t], bounds[t + 1])
 
 
 def max_pool2d_backward(grad_y: np.ndarray, indices: np.ndarray,
@@ -278,6 +294,14 @@ def _avg_pool2d_2x2_kernel(x, y, job_lo, job_hi):
             for ow in range(w_out):
                 j = 2 * ow
                 y_row[ow] = ((r0[j] + r0[j + 1]) + (r1[j] + r1[j + 1])) * quarter
+
+
+@threaded_version_of(_avg_pool2d_2x2_kernel)
+@njit(parallel=True, nogil=True, cache=True)
+def _avg_pool2d_2x2_kernel_threaded(bounds, *args):
+    """:func:`_avg_pool2d_2x2_kernel`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        _avg_pool2d_2x2_kernel(*args, bounds[t], bounds[t + 1])
 
 
 def _is_whole_2x2(x_shape: tuple, kernel: Pair, stride: Pair, padding: Padding4,
@@ -364,6 +388,14 @@ def _avg_pool2d_2x2_backward_kernel(grad_y, grad_x, job_lo, job_hi):
             g0[2 * w_out:] = zero  # the uncovered last column (odd width)
             g1[2 * w_out:] = zero
         grad_x[b, ch, 2 * h_out:] = zero  # the uncovered last row (odd height)
+
+
+@threaded_version_of(_avg_pool2d_2x2_backward_kernel)
+@njit(parallel=True, nogil=True, cache=True)
+def _avg_pool2d_2x2_backward_kernel_threaded(bounds, *args):
+    """:func:`_avg_pool2d_2x2_backward_kernel`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        _avg_pool2d_2x2_backward_kernel(*args, bounds[t], bounds[t + 1])
 
 
 def avg_pool2d_backward(grad_y: np.ndarray, x_shape: tuple, kernel: Pair, stride: Pair,

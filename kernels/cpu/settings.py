@@ -13,10 +13,15 @@ module is imported, by :func:`apply_process_settings`:
    :func:`keep_freed_memory`). A training step frees and reallocates the same large arrays;
    without it each step's arrays land on fresh pages, a page fault per 4 KiB (a LeNet-5 step:
    ~1,300 faults, ~1.5x slower). Costs up to :data:`KEEP_FREED_BYTES` of resident memory.
-3. **Numba's ``workqueue`` threading layer**, unless ``NUMBA_THREADING_LAYER`` is set. OpenMP's
-   workers spin after each parallel region and fought the GEMM threads on the benchmark machine
-   (LeNet's second layer fwd+bwd 36 ms -> 4.2 ms). Takes effect only if no Numba parallel
-   kernel has run yet in the process.
+3. **Numba's OpenMP threading layer, with a short spin**, unless ``NUMBA_THREADING_LAYER`` is
+   set (TBB, then ``workqueue``, where OpenMP cannot load). Starting a parallel region costs
+   ~2 µs with OpenMP against ~140 µs with ``workqueue``, whose workers sleep on a futex between
+   regions: on two cores that hand-off is longer than most of a LeNet-5 step's kernels, and the
+   second core gained nothing (``python benchmarks/run.py``, 2 threads). OpenMP's idle workers
+   spin before they sleep; :data:`OPENMP_SPIN_COUNT` (``GOMP_SPINCOUNT``, unless you set it)
+   keeps that spin short, because a spinning worker steals the core from the Python GEMM
+   threads of ``_runtime.gemm`` (with libgomp's default spin a LeNet-5 step once went from 5 ms
+   to 36 ms). Takes effect only if no Numba parallel kernel has run yet in the process.
 4. **Where Numba caches the compiled kernels** (:func:`configure_numba_cache`): the one setting
    that must happen at import, before the kernels are decorated, and only when the package's
    ``__pycache__`` is not writable (a system-wide install): then ``$XDG_CACHE_HOME/tinyconv/numba``
@@ -37,6 +42,7 @@ import tempfile
 
 __all__ = [
     "KEEP_FREED_BYTES",
+    "OPENMP_SPIN_COUNT",
     "applied_settings",
     "apply_process_settings",
     "cache_dir_for",
@@ -48,6 +54,11 @@ __all__ = [
 
 #: The environment variable that switches every process-wide setting off (value ``0``).
 SWITCH = "TINYCONV_PROCESS_SETTINGS"
+
+#: How long (in pause instructions) an idle OpenMP worker spins for new work before it sleeps:
+#: a few tens of microseconds, the gap between two kernels of a step, not libgomp's default
+#: 300,000 (milliseconds, stolen from the GEMM threads).
+OPENMP_SPIN_COUNT = 10_000
 
 #: Freed heap memory glibc may keep before giving it back to the OS (see :func:`keep_freed_memory`).
 KEEP_FREED_BYTES = 256 * 2**20
@@ -92,30 +103,34 @@ def keep_freed_memory() -> bool:
     return (mallopt(m_trim_threshold, KEEP_FREED_BYTES) == 1) and ok
 
 
-def use_workqueue_threading_layer() -> bool:
-    """Numba's ``workqueue`` threading layer (its workers sleep when idle), unless the user chose
-    a layer with ``NUMBA_THREADING_LAYER``. True if applied."""
+def use_openmp_threading_layer() -> bool:
+    """Numba's OpenMP threading layer first (then TBB, then ``workqueue``), its idle workers
+    spinning :data:`OPENMP_SPIN_COUNT` times before they sleep, unless the user chose a layer
+    with ``NUMBA_THREADING_LAYER``. True if applied."""
     if os.environ.get("NUMBA_THREADING_LAYER"):
         return False
     import numba
 
-    numba.config.THREADING_LAYER = "workqueue"
+    # libgomp reads its environment when Numba first loads it, at the first parallel region
+    os.environ.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN_COUNT))
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    numba.config.THREADING_LAYER = "default"
     return True
 
 
 def apply_process_settings() -> dict[str, bool]:
     """Apply settings 1-3 of the module docstring now (unless switched off); returns what was
     applied, e.g. ``{"blas_one_thread": True, "keep_freed_memory": True,
-    "workqueue_threading_layer": True}``. The CPU kernel set calls :func:`ensure_applied`, which
+    "openmp_threading_layer": True}``. The CPU kernel set calls :func:`ensure_applied`, which
     runs this once per process."""
     global _applied
     if not process_settings_enabled():
         _applied = {"blas_one_thread": False, "keep_freed_memory": False,
-                    "workqueue_threading_layer": False}
+                    "openmp_threading_layer": False}
     else:
         _applied = {"blas_one_thread": limit_blas_threads(),
                     "keep_freed_memory": keep_freed_memory(),
-                    "workqueue_threading_layer": use_workqueue_threading_layer()}
+                    "openmp_threading_layer": use_openmp_threading_layer()}
     return dict(_applied)
 
 

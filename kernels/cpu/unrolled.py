@@ -12,7 +12,8 @@ the k² weights are held in scalar locals ``w{ki}{kj}``, so ONE pass over the pl
 tap (LLVM vectorises the pass: 16 float32 outputs per AVX-512 instruction).
 
 Each kernel is serial (``nogil=True``) and computes the jobs ``[job_lo, job_hi)``;
-``_runtime.run_jobs`` splits the jobs over threads when the call is big enough to pay for it, and
+``_runtime.run_jobs`` splits the jobs over threads when the call is big enough to pay for it
+(through the kernel's ``*_threaded`` twin: one OpenMP region, one block of jobs per thread), and
 runs small calls (tests, gradchecks, tiny batches) on the calling thread with no thread hand-off.
 
 **Whole registers.** The pass over a plane runs over a length rounded up to a multiple of
@@ -28,7 +29,9 @@ dtype (a literal ``0.0`` would accumulate float32 in float64).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from ._runtime import threaded_version_of
 
 #: Passes run over whole multiples of this many values (see "Whole registers" above).
 LANES = 16
@@ -98,6 +101,14 @@ def correlate_3x3(x: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int, col0: 
             for ow in range(w_out):
                 y_row[ow] = a_row[ow]
 
+
+@threaded_version_of(correlate_3x3)
+@njit(parallel=True, nogil=True, cache=True)
+def correlate_3x3_threaded(bounds, *args):
+    """:func:`correlate_3x3`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        correlate_3x3(*args, bounds[t], bounds[t + 1])
+
 @njit(cache=True, nogil=True, fastmath=True)
 def weight_grad_3x3(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_out: int,
                      w_out: int, groups: int, job_lo: int, job_hi: int) -> None:
@@ -164,6 +175,14 @@ def weight_grad_3x3(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_ou
         grad_w[co, ci, 2, 0] = g20
         grad_w[co, ci, 2, 1] = g21
         grad_w[co, ci, 2, 2] = g22
+
+
+@threaded_version_of(weight_grad_3x3)
+@njit(parallel=True, nogil=True, cache=True)
+def weight_grad_3x3_threaded(bounds, *args):
+    """:func:`weight_grad_3x3`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        weight_grad_3x3(*args, bounds[t], bounds[t + 1])
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def correlate_5x5(x: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int, col0: int,
@@ -262,6 +281,14 @@ def correlate_5x5(x: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int, col0: 
             a_row = acc[oh * wp:]
             for ow in range(w_out):
                 y_row[ow] = a_row[ow]
+
+
+@threaded_version_of(correlate_5x5)
+@njit(parallel=True, nogil=True, cache=True)
+def correlate_5x5_threaded(bounds, *args):
+    """:func:`correlate_5x5`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        correlate_5x5(*args, bounds[t], bounds[t + 1])
 
 @njit(cache=True, nogil=True, fastmath=True)
 def weight_grad_5x5(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_out: int,
@@ -394,6 +421,14 @@ def weight_grad_5x5(xp: np.ndarray, d_wide: np.ndarray, grad_w: np.ndarray, h_ou
         grad_w[co, ci, 4, 3] = g43
         grad_w[co, ci, 4, 4] = g44
 
+
+@threaded_version_of(weight_grad_5x5)
+@njit(parallel=True, nogil=True, cache=True)
+def weight_grad_5x5_threaded(bounds, *args):
+    """:func:`weight_grad_5x5`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        weight_grad_5x5(*args, bounds[t], bounds[t + 1])
+
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def correlate_batch_lanes_5x5(xt: np.ndarray, w: np.ndarray, y: np.ndarray, row0: int,
                                col0: int, groups: int, job_lo: int, job_hi: int) -> None:
@@ -517,6 +552,14 @@ def correlate_batch_lanes_5x5(xt: np.ndarray, w: np.ndarray, y: np.ndarray, row0
                 acc_pixel = acc_row[ow * n:]
                 for b in range(n):
                     y[b, co, oh, ow] = acc_pixel[b]
+
+
+@threaded_version_of(correlate_batch_lanes_5x5)
+@njit(parallel=True, nogil=True, cache=True)
+def correlate_batch_lanes_5x5_threaded(bounds, *args):
+    """:func:`correlate_batch_lanes_5x5`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        correlate_batch_lanes_5x5(*args, bounds[t], bounds[t + 1])
 
 @njit(cache=True, nogil=True, fastmath=True)
 def weight_grad_batch_lanes_5x5(xt: np.ndarray, dt: np.ndarray, grad_w: np.ndarray,
@@ -652,6 +695,14 @@ def weight_grad_batch_lanes_5x5(xt: np.ndarray, dt: np.ndarray, grad_w: np.ndarr
         grad_w[co, ci, 4, 2] = g42
         grad_w[co, ci, 4, 3] = g43
         grad_w[co, ci, 4, 4] = g44
+
+
+@threaded_version_of(weight_grad_batch_lanes_5x5)
+@njit(parallel=True, nogil=True, cache=True)
+def weight_grad_batch_lanes_5x5_threaded(bounds, *args):
+    """:func:`weight_grad_batch_lanes_5x5`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        weight_grad_batch_lanes_5x5(*args, bounds[t], bounds[t + 1])
 
 CORRELATE = {(3, 3): correlate_3x3, (5, 5): correlate_5x5}
 WEIGHT_GRAD = {(3, 3): weight_grad_3x3, (5, 5): weight_grad_5x5}

@@ -90,13 +90,14 @@ def batch_cases(pointwise: bool = False):
 def threads_always_split():
     """Two threads, and no size threshold: every kernel call and GEMM splits over the threads.
     (Test inputs are tiny, so otherwise only the serial paths would ever run.)"""
-    previous = (_runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS,
-                _runtime.get_num_threads())
-    _runtime.PARALLEL_MIN_FLOPS = 0
+    previous = (_runtime.PARALLEL_MIN_FLOPS, _runtime.THREADED_MIN_FLOPS,
+                _runtime.GEMM_SPLIT_MIN_FLOPS, _runtime.get_num_threads())
+    _runtime.PARALLEL_MIN_FLOPS = _runtime.THREADED_MIN_FLOPS = 0
     _runtime.GEMM_SPLIT_MIN_FLOPS = 0
     cpu.set_num_threads(2)
     try:
         yield
     finally:
-        _runtime.PARALLEL_MIN_FLOPS, _runtime.GEMM_SPLIT_MIN_FLOPS = previous[:2]
-        cpu.set_num_threads(previous[2])
+        (_runtime.PARALLEL_MIN_FLOPS, _runtime.THREADED_MIN_FLOPS,
+         _runtime.GEMM_SPLIT_MIN_FLOPS) = previous[:3]
+        cpu.set_num_threads(previous[3])

@@ -16,8 +16,10 @@ import sys
 
 import pytest
 
+from tinyconv.kernels.cpu import settings
+
 PROBE = r"""
-import ctypes, json
+import ctypes, json, os
 import numpy as np
 from threadpoolctl import threadpool_info
 
@@ -45,12 +47,19 @@ before = libc.mallinfo2().hblks
 big = np.ones(3 * 2**20)
 report.update(applied=settings.applied_settings(), blas_threads=blas_threads(),
               mmapped_blocks=libc.mallinfo2().hblks - before,
-              threading_layer=numba.config.THREADING_LAYER)
+              threading_layer_priority=numba.config.THREADING_LAYER_PRIORITY,
+              gomp_spincount=os.environ.get("GOMP_SPINCOUNT"))
+# a call big enough for a parallel region: Numba loads its threading layer now
+cpu.set_num_threads(2)
+cpu.max_pool2d_forward(np.ones((8, 16, 64, 64), np.float32), (2, 2), (2, 2), (0, 0, 0, 0),
+                       (1, 1), False)
+report.update(threading_layer=numba.threading_layer())
 print(json.dumps(report))
 """
 
 SWITCHES = ("TINYCONV_PROCESS_SETTINGS", "TINYCONV_KEEP_FREED_MEMORY", "NUMBA_THREADING_LAYER",
-            "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOMP_SPINCOUNT",
+            "NUMBA_NUM_THREADS")
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "mallinfo2"),
@@ -95,19 +104,22 @@ def test_settings_apply_at_first_use_not_at_import(reports, default_blas_threads
     assert report["at_import"] is None
     assert report["blas_threads_at_import"] == [default_blas_threads]
     assert report["applied"] == {"blas_one_thread": True, "keep_freed_memory": True,
-                                 "workqueue_threading_layer": True}
+                                 "openmp_threading_layer": True}
     assert report["blas_threads"] == [1]
     assert report["mmapped_blocks"] == 0  # the 24 MiB block came from the heap
-    assert report["threading_layer"] == "workqueue"
+    assert report["threading_layer_priority"][0] == "omp"
+    assert report["gomp_spincount"] == str(settings.OPENMP_SPIN_COUNT)
+    assert report["threading_layer"] == "omp"  # libgomp is on every Linux this project targets
 
 
 def test_settings_can_be_switched_off(reports, default_blas_threads):
     report = reports["off"]
     assert report["applied"] == {"blas_one_thread": False, "keep_freed_memory": False,
-                                 "workqueue_threading_layer": False}
+                                 "openmp_threading_layer": False}
     assert report["blas_threads"] == [default_blas_threads]
     assert report["mmapped_blocks"] == 1  # glibc's default: a large block is its own mmap
-    assert report["threading_layer"] == "default"
+    assert report["threading_layer_priority"][0] == "tbb"  # Numba's own order
+    assert report["gomp_spincount"] is None
 
 
 def test_malloc_alone_can_be_left_alone(reports, default_blas_threads):
