@@ -47,8 +47,34 @@ def small_resnet(nn):
     )
 
 
+def small_mobilenet(nn):
+    """A small MobileNet-style network for 3×32×32: a 3×3 stem, then four depthwise-separable
+    blocks (a depthwise 3×3, ``groups = channels``, then a 1×1 that mixes the channels, each
+    followed by batch norm and ReLU), 16 -> 32 -> 64 -> 128 -> 128 channels, strides 1/2/2/1,
+    global average pooling."""
+
+    def separable(c_in, c_out, stride):
+        return [nn.Conv2d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, bias=False),
+                nn.BatchNorm2d(c_in), nn.ReLU(),
+                nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        *separable(16, 32, 1), *separable(32, 64, 2), *separable(64, 128, 2),
+        *separable(128, 128, 1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )
+
+
+#: Training steps (forward, loss, backward, SGD update): ``name: (builder, batch, input shape)``.
 MODELS = {
-    # name: (builder, batch, input shape)
     "lenet5": (lenet5, 64, (1, 32, 32)),
     "small_resnet": (small_resnet, 32, (3, 32, 32)),
+    "small_mobilenet": (small_mobilenet, 32, (3, 32, 32)),
+}
+
+#: Inference (``eval()`` mode, no gradients): ``name: (builder, batch, input shape)``.
+INFERENCE = {
+    "lenet5_b256": (lenet5, 256, (1, 32, 32)),
+    "small_mobilenet_b64": (small_mobilenet, 64, (3, 32, 32)),
 }

@@ -11,6 +11,11 @@ run: these shared hosts move by ±30 % between runs. Printed per case: forward a
 backward time (median after warm-up), GFLOP/s, fraction of the measured float32 matmul peak, and
 the ratio to PyTorch (> 1: tinyconv is faster).
 
+At the end it prints the **targets table** (:data:`TARGETS`: the goals of the second
+performance round, issue 11): each measure at every thread count, its target at 2 threads, and
+whether this run met it. ``--startup`` adds the cold-cache first LeNet-5 step
+(``jit_startup.py``, about a minute: it compiles every kernel the step needs from scratch).
+
 ``--plans`` also times every convolution plan forced on every case (``cases.PLAN_CASES`` adds
 the cases on either side of the heuristic's thresholds): the evidence quoted by
 ``kernels/cpu/dispatch.py``. ``--markdown`` implies ``--plans`` and writes the whole run to
@@ -27,6 +32,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 
@@ -35,6 +41,24 @@ sys.path.insert(0, HERE)
 from cases import CONV_CASES, PLAN_CASES, POOL_CASES, conv_flops  # noqa: E402
 
 RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+
+#: The targets: ``(key, measure, target, higher_is_better)``; ratios are PyTorch's time /
+#: tinyconv's in the same run, at 2 threads. The first six rows are issue 11's; the inference
+#: and MobileNet rows follow its headline ("ahead of PyTorch at 2 threads on every layer class,
+#: in training and in inference").
+TARGETS = (
+    ("conv_fwdbwd_geomean", "conv fwd+bwd, geometric mean of the cases (x PyTorch)", 1.3, True),
+    ("conv_fwdbwd_worst", "conv fwd+bwd, worst case (x PyTorch)", 0.8, True),
+    ("conv_fwd_geomean", "conv forward only, geometric mean (x PyTorch)", 1.0, True),
+    ("conv_fwd_worst", "conv forward only, worst case (x PyTorch)", 0.7, True),
+    ("train_lenet5", "LeNet-5 training steps/s, batch 64 (x PyTorch)", 1.2, True),
+    ("train_small_resnet", "small ResNet training steps/s, batch 32 (x PyTorch)", 1.0, True),
+    ("train_small_mobilenet", "MobileNet-style training steps/s, batch 32 (x PyTorch)", 1.0,
+     True),
+    ("infer_lenet5_b256", "LeNet-5 inference, batch 256 (x PyTorch)", 1.0, True),
+    ("infer_small_mobilenet_b64", "MobileNet-style inference, batch 64 (x PyTorch)", 1.0, True),
+    ("cold_first_step_s", "cold-cache first LeNet-5 step, s (jit_startup.py)", 6.0, False),
+)
 
 
 def run_worker(impl: str, threads: int, quick: bool, plans: bool) -> dict:
@@ -144,6 +168,8 @@ def report(results: dict, threads: int) -> dict:
         summary["conv_fwdbwd_geomean"] = gm
         summary["conv_fwd_geomean"] = geomean(ratios_f.values())
         summary["conv_fwdbwd_worst"] = [worst, ratios_fb[worst]]
+        worst_f = min(ratios_f, key=ratios_f.get)
+        summary["conv_fwd_worst"] = [worst_f, ratios_f[worst_f]]
         summary["conv_fwdbwd_ratio"] = ratios_fb
         summary["conv_fwd_ratio"] = ratios_f
     print("\npooling: ms (fwd | fwd+bwd), x pt = PyTorch / tinyconv")
@@ -168,11 +194,83 @@ def report(results: dict, threads: int) -> dict:
             summary["model_ratio"][name] = r
             line += f"   torch {1 / p['step']:7.1f} steps/s   x pt {r:5.2f}"
         print(line)
+    print("\ninference (eval mode, no_grad), forward passes/s")
+    summary["inference_ratio"] = {}
+    for name, m in tc.get("inference", {}).items():
+        line = f"{name:20s} tinyconv {1 / m['forward']:7.1f}/s"
+        if pt:
+            r = pt["inference"][name]["forward"] / m["forward"]
+            summary["inference_ratio"][name] = r
+            line += f"   torch {1 / pt['inference'][name]['forward']:7.1f}/s   x pt {r:5.2f}"
+        print(line)
     if tc.get("plan_times"):
         print("\nconv kernels fwd+bwd with each plan forced, ms (* = the heuristic's choice)")
         for name, line in plan_lines(tc):
             print(f"{name:16s} {line}")
     return summary
+
+
+def target_values(summary: dict) -> dict:
+    """The value of each :data:`TARGETS` key found in one thread count's ``summary`` (a worst
+    case as ``(value, case name)``); keys without a measurement are left out."""
+    values = {}
+    for key in ("conv_fwdbwd_geomean", "conv_fwd_geomean"):
+        if key in summary:
+            values[key] = (summary[key], "")
+    for key in ("conv_fwdbwd_worst", "conv_fwd_worst"):
+        if key in summary:
+            name, value = summary[key]
+            values[key] = (value, name)
+    for name, ratio in summary.get("model_ratio", {}).items():
+        values[f"train_{name}"] = (ratio, "")
+    for name, ratio in summary.get("inference_ratio", {}).items():
+        values[f"infer_{name}"] = (ratio, "")
+    if "cold_first_step_s" in summary:
+        values["cold_first_step_s"] = (summary["cold_first_step_s"], "")
+    return values
+
+
+def target_rows(summaries: dict[str, dict]) -> list[dict]:
+    """The targets table: one row per :data:`TARGETS` entry measured in this run, with its value
+    at each thread count (``summaries``: thread count -> summary) and whether the 2-thread value
+    (else the highest thread count's) meets the target."""
+    per_threads = {threads: target_values(summary) for threads, summary in summaries.items()}
+    judged = "2" if "2" in per_threads else max(per_threads, key=int, default=None)
+    rows = []
+    for key, measure, target, higher_is_better in TARGETS:
+        values = {t: v[key] for t, v in per_threads.items() if key in v}
+        if not values:
+            continue
+        row = {"key": key, "measure": measure, "target": target,
+               "higher_is_better": higher_is_better, "values": values, "met": None}
+        if judged in values:
+            value = values[judged][0]
+            row["met"] = value >= target if higher_is_better else value < target
+        rows.append(row)
+    return rows
+
+
+def format_target_rows(rows: list[dict], markdown_table: bool = False) -> list[str]:
+    """The targets table as text lines (or Markdown table lines)."""
+    threads = sorted({t for row in rows for t in row["values"]}, key=int)
+    def cell(value_and_case):
+        value, case = value_and_case
+        return f"{value:.2f}" + (f" ({case})" if case else "")
+    lines = []
+    if markdown_table:
+        lines += ["| measure | " + " | ".join(f"{t} thread(s)" for t in threads)
+                  + " | target (2 threads) | met? |",
+                  "|---|" + "---|" * len(threads) + "---|---|"]
+    for row in rows:
+        cells = [cell(row["values"][t]) if t in row["values"] else "-" for t in threads]
+        target = ("≥ " if row["higher_is_better"] else "< ") + f"{row['target']:g}"
+        met = {True: "met", False: "NOT met", None: "-"}[row["met"]]
+        if markdown_table:
+            lines.append(f"| {row['measure']} | " + " | ".join(cells) + f" | {target} | {met} |")
+        else:
+            lines.append(f"{row['measure']:56s} " + " ".join(f"{c:>22s}" for c in cells)
+                         + f"  target {target:6s} {met}")
+    return lines
 
 
 def plan_lines(tc: dict) -> list[tuple[str, str]]:
@@ -204,6 +302,11 @@ def markdown(everything: dict, command: str) -> str:
            "one run: shared hosts move by ±30 % between runs.", "",
            f"Machine: {everything['platform']}, Python {everything['python']}, "
            f"{everything['cpu_count']} CPUs.", ""]
+    rows = target_rows({t: r.get("summary", {}) for t, r in everything["runs"].items()})
+    if rows:
+        out += ["## Targets", "", "PyTorch's time / tinyconv's in this run (> 1: tinyconv "
+                "faster); each target is judged at 2 threads.", ""]
+        out += format_target_rows(rows, markdown_table=True) + [""]
     for threads, results in everything["runs"].items():
         tc, npy, pt = (results.get(k) for k in ("tinyconv", "numpy", "torch"))
         out += [f"## {threads} thread(s)", ""]
@@ -234,7 +337,11 @@ def markdown(everything: dict, command: str) -> str:
             out.append(f"| {name} (ms) | {_md_pair(tc['pool'][name], 'layer')} | {torch_cell} |")
         for name, m in tc["models"].items():
             torch_cell = f"{1 / pt['models'][name]['step']:.1f}" if pt else "-"
-            out.append(f"| {name} (steps/s) | {1 / m['step']:.1f} | {torch_cell} |")
+            out.append(f"| {name} training (steps/s) | {1 / m['step']:.1f} | {torch_cell} |")
+        for name, m in tc.get("inference", {}).items():
+            torch_cell = f"{1 / pt['inference'][name]['forward']:.1f}" if pt else "-"
+            out.append(f"| {name} inference (forward passes/s) | {1 / m['forward']:.1f} "
+                       f"| {torch_cell} |")
         if tc.get("plan_times"):
             out += ["", "### Every plan on every case", "",
                     "The three convolution kernels (forward + both gradients), ms, with each "
@@ -264,6 +371,8 @@ def main():
                              "round's (default 2; --quick uses 1)")
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-numpy", action="store_true")
+    parser.add_argument("--startup", action="store_true",
+                        help="also time the cold-cache first LeNet-5 step (jit_startup.py)")
     parser.add_argument("--plans", action="store_true",
                         help="also time every convolution plan forced on every case")
     parser.add_argument("--markdown", nargs="?", const=RESULTS_MD, default=None, metavar="PATH",
@@ -292,6 +401,19 @@ def main():
     for threads in args.threads:
         run = everything["runs"][str(threads)]
         run["summary"] = report(run, threads)
+    if args.startup:
+        import jit_startup
+        with tempfile.TemporaryDirectory() as cache:
+            cold = jit_startup.run(cache)
+        print(f"\ncold-cache first LeNet-5 step: {cold['first_step_s']:.2f} s "
+              f"(import {cold['import_s']:.2f} s)")
+        for run in everything["runs"].values():  # one process, whatever the thread count
+            run["summary"]["cold_first_step_s"] = cold["first_step_s"]
+    rows = target_rows({t: r["summary"] for t, r in everything["runs"].items()})
+    if rows:
+        print("\ntargets (x PyTorch = PyTorch time / tinyconv time, judged at 2 threads)")
+        print(f"{'':56s} " + " ".join(f"{t + ' thread(s)':>22s}" for t in everything["runs"]))
+        print("\n".join(format_target_rows(rows)))
     with open(args.json, "w") as f:
         json.dump(everything, f, indent=1)
     print(f"\nwrote {args.json}")

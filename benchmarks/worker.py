@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cases import CONV_CASES, PLAN_CASES, POOL_CASES, conv_output_hw, conv_shapes  # noqa: E402
-from models import MODELS  # noqa: E402
+from models import INFERENCE, MODELS  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 
@@ -179,6 +179,22 @@ def _tinyconv_model(tc, builder, batch: int, shape: tuple) -> dict:
             "optimizer": "tc.optim.SGD"}
 
 
+def _inference(lib, builder, batch: int, shape: tuple) -> dict:
+    """Seconds per forward pass of a model in ``eval()`` mode under ``no_grad`` (tinyconv or
+    torch: the same code, ``lib`` is the library)."""
+    lib.manual_seed(0)
+    model = builder(lib.nn)
+    model.eval()
+    x = np.random.default_rng(0).standard_normal((batch,) + shape, dtype=np.float32)
+    xb = lib.tensor(x) if lib.__name__ == "tinyconv" else lib.from_numpy(x)
+
+    def forward():
+        with lib.no_grad():
+            model(xb)
+
+    return {"forward": timeit(forward, min_time=1.0, min_reps=10, max_reps=60)}
+
+
 def _plans_on(cpu, dispatch, case: tuple) -> dict:
     """Kernel fwd+bwd seconds of each plan forced on ``case`` (those that compute its forward
     pass), with the plan each step really ran (a plan lacking a step hands it on)."""
@@ -204,7 +220,8 @@ def bench_tinyconv(threads: int) -> dict:
     from tinyconv.kernels import cpu
     from tinyconv.kernels.cpu import dispatch
     cpu.set_num_threads(threads)
-    out = {"import_s": import_s, "conv": {}, "pool": {}, "models": {}, "plans": {}}
+    out = {"import_s": import_s, "conv": {}, "pool": {}, "models": {}, "inference": {},
+           "plans": {}}
     for name, case in CONV_CASES.items():
         out["conv"][name] = _tinyconv_conv(tc, cpu, case)
         out["plans"][name] = cpu.plan_name(*conv_shapes(case), *contract_options(case))
@@ -212,6 +229,8 @@ def bench_tinyconv(threads: int) -> dict:
         out["pool"][name] = _tinyconv_pool(tc, kind, shape, k)
     for name, (builder, batch, shape) in MODELS.items():
         out["models"][name] = _tinyconv_model(tc, builder, batch, shape)
+    for name, (builder, batch, shape) in INFERENCE.items():
+        out["inference"][name] = _inference(tc, builder, batch, shape)
     if "--plans" in sys.argv:
         every_case = {**CONV_CASES, **PLAN_CASES}
         out["plan_times"] = {name: _plans_on(cpu, dispatch, case)
@@ -272,13 +291,15 @@ def _torch_model(torch, builder, batch: int, shape: tuple) -> dict:
 def bench_torch(threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
-    out = {"version": torch.__version__, "conv": {}, "pool": {}, "models": {}}
+    out = {"version": torch.__version__, "conv": {}, "pool": {}, "models": {}, "inference": {}}
     for name, case in CONV_CASES.items():
         out["conv"][name] = _torch_conv(torch, case)
     for name, (kind, shape, k) in POOL_CASES.items():
         out["pool"][name] = _torch_pool(torch, kind, shape, k)
     for name, (builder, batch, shape) in MODELS.items():
         out["models"][name] = _torch_model(torch, builder, batch, shape)
+    for name, (builder, batch, shape) in INFERENCE.items():
+        out["inference"][name] = _inference(torch, builder, batch, shape)
     return out
 
 
