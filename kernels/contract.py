@@ -116,8 +116,9 @@ class KernelSet(Protocol):
 
 
 class FusedBatchNorm(Protocol):
-    """The optional part of a kernel set: ``kernels.batch_norm``, batch normalisation in training
-    mode fused into few passes over memory (the CPU set's ``kernels/cpu/batch_norm.py``).
+    """The optional part of a kernel set: ``kernels.batch_norm``, batch normalisation fused into
+    few passes over memory (the CPU set's ``kernels/cpu/batch_norm.py``): training forward and
+    backward, and the eval-mode forward.
 
     ``x3, grad_y3: (N, C, P)`` (``P`` = spatial positions), ``weight, bias, mean, inv_std: (C,)``.
     A kernel set without it is complete: ``tinyconv.nn.functional.batch_norm`` then computes the
@@ -133,6 +134,11 @@ class FusedBatchNorm(Protocol):
     def backward(self, grad_y3: Array, x3: Array, mean: Array, inv_std: Array,
                  weight: Array) -> tuple[Array, Array, Array]:
         """-> ``(grad_x3, grad_weight, grad_bias)``."""
+        ...
+
+    def inference(self, x3: Array, scale: Array, shift: Array) -> Array:
+        """Eval mode, with the running statistics folded into two vectors ``(C,)``:
+        -> fresh ``y3 = x3 · scale + shift`` per channel, in one pass."""
         ...
 
 
@@ -185,7 +191,8 @@ def check_kernel_set(name: str, module: object) -> None:
     parts = [(KernelSet, module, f, f) for f in CONTRACT_FUNCTIONS]
     fused = getattr(module, "batch_norm", None)
     if fused is not None:  # optional, but when present it must be the documented part
-        parts += [(FusedBatchNorm, fused, f, f"batch_norm.{f}") for f in ("forward", "backward")]
+        parts += [(FusedBatchNorm, fused, f, f"batch_norm.{f}")
+                  for f in ("forward", "backward", "inference")]
     for protocol, owner, function, shown in parts:
         value = getattr(owner, function, None)
         if not callable(value):

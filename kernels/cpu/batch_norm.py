@@ -1,4 +1,4 @@
-"""Batch normalisation in training mode, fused into two passes per channel (CPU, Numba).
+"""Batch normalisation fused into two passes per channel in training, one in eval (CPU, Numba).
 
 Not one of the seven contract functions (students write conv and pool kernels, not this): it is
 the optional part of the kernel-set protocol, ``contract.FusedBatchNorm``.
@@ -25,8 +25,9 @@ import numpy as np
 from numba import njit, prange
 
 from . import settings
+from ._runtime import run_jobs, threaded_version_of
 
-__all__ = ["backward", "forward"]
+__all__ = ["backward", "forward", "inference"]
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -118,3 +119,38 @@ def backward(grad_y3: np.ndarray, x3: np.ndarray, mean: np.ndarray, inv_std: np.
     _backward_kernel(np.ascontiguousarray(grad_y3), x3, mean, inv_std, weight, grad_x3,
                      grad_weight, grad_bias)
     return grad_x3, grad_weight.astype(x3.dtype), grad_bias.astype(x3.dtype)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _scale_shift_planes(x3, scale, shift, y3, job_lo, job_hi):
+    """``y3[b, ch] = x3[b, ch] · scale[ch] + shift[ch]`` for the planes ``job = b·C + ch`` in
+    ``[job_lo, job_hi)``."""
+    c = x3.shape[1]
+    for job in range(job_lo, job_hi):
+        b = job // c
+        ch = job % c
+        row, out = x3[b, ch], y3[b, ch]
+        a, s = scale[ch], shift[ch]
+        for i in range(row.size):
+            out[i] = row[i] * a + s
+
+
+@threaded_version_of(_scale_shift_planes)
+@njit(parallel=True, nogil=True, cache=True)
+def _scale_shift_planes_threaded(bounds, *args):
+    """:func:`_scale_shift_planes`, one block of jobs per thread (``run_jobs``)."""
+    for t in prange(bounds.size - 1):
+        _scale_shift_planes(*args, bounds[t], bounds[t + 1])
+
+
+def inference(x3: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Eval mode: ``y3 = x3 · scale + shift`` per channel, one pass (``scale = γ/√(σ² + ε)``,
+    ``shift = β - μ · scale`` with the running statistics). ``x3: (N, C, P)``, ``scale, shift:
+    (C,)`` in ``x3``'s dtype -> fresh ``y3``."""
+    settings.ensure_applied()
+    x3 = np.ascontiguousarray(x3)
+    y3 = np.empty_like(x3)
+    n, c, p = x3.shape
+    run_jobs(_scale_shift_planes, n * c, 2.0 * x3.size, x3, scale.astype(x3.dtype, copy=False),
+             shift.astype(x3.dtype, copy=False), y3)
+    return y3

@@ -119,5 +119,8 @@ def test_a_batch_norm_part_with_the_wrong_signature_is_rejected():
         tc.register_kernels("mine", module)
     module.batch_norm = types.SimpleNamespace(forward=cpu.batch_norm.forward,
                                               backward=cpu.batch_norm.backward)
+    with pytest.raises(TypeError, match=r"batch_norm.inference must be a callable"):
+        tc.register_kernels("mine", module)  # the eval-mode pass is part of the optional part
+    module.batch_norm.inference = cpu.batch_norm.inference
     tc.register_kernels("mine", module)
     assert contract.optional_batch_norm(module) is module.batch_norm

@@ -110,22 +110,23 @@ def test_eval_mode_uses_the_running_statistics_and_leaves_them_alone(layout):
 
 @given(shape=st.sampled_from([(5, 3), (4, 2, 7), (3, 4, 5, 6), (2, 16, 9, 9)]),
        dtype=st.sampled_from(["float32", "float64"]), transposed=st.booleans(),
-       seed=st.integers(0, 2**32 - 1))
-def test_fused_cpu_passes_match_the_array_module_code(shape, dtype, transposed, seed):
-    """Training mode, values and all three gradients, on the two paths; float32 to its rounding.
-    ``transposed``: a non-contiguous input (the fused path copies it first)."""
+       training=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_fused_cpu_passes_match_the_array_module_code(shape, dtype, transposed, training, seed):
+    """Training and eval mode, values and all three gradients, on the two paths; float32 to its
+    rounding. ``transposed``: a non-contiguous input (the fused path copies it first)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape) * 3 + 1
     if transposed:
         x = np.ascontiguousarray(x.T).T
     weight, bias = rng.uniform(0.5, 2, shape[1]), rng.standard_normal(shape[1])
     grad_y = rng.standard_normal(shape)
+    rng_stats = (rng.standard_normal(shape[1]), rng.uniform(0.5, 2, shape[1]))
     results = {}
     for kernels in KERNEL_SETS:
         with tc.use_kernels(kernels):
             tensors = [tc.tensor(a, dtype=dtype, requires_grad=True) for a in (x, weight, bias)]
-            running = [tc.zeros(shape[1], dtype=dtype), tc.ones(shape[1], dtype=dtype)]
-            y = F.batch_norm(tensors[0], *running, tensors[1], tensors[2], training=True)
+            running = [tc.tensor(rng_stats[0], dtype=dtype), tc.tensor(rng_stats[1], dtype=dtype)]
+            y = F.batch_norm(tensors[0], *running, tensors[1], tensors[2], training=training)
             y.backward(tc.tensor(grad_y, dtype=dtype))
             results[kernels] = [y.detach().numpy()] + [t.grad.numpy() for t in tensors] + \
                 [r.numpy() for r in running]

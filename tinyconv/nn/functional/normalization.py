@@ -41,8 +41,8 @@ class BatchNormFunction(Function):
     ``dL/dx``. In eval mode ``μ`` and ``σ²`` are constants, so ``dL/dx = γ s δ`` only.
 
     ``fused``: a module with ``forward``/``backward`` computing the training-mode formulas in
-    fewer passes over memory (``kernels/cpu/batch_norm.py``), or None for the array-module code
-    below, which runs on every device and is the version to read.
+    fewer passes over memory and ``inference`` for eval mode (``kernels/cpu/batch_norm.py``), or
+    None for the array-module code below, which runs on every device and is the version to read.
     """
 
     name = "batch_norm"
@@ -57,27 +57,36 @@ class BatchNormFunction(Function):
         x3 = x.reshape(x.shape[0], x.shape[1], positions)
         self.training = training
         self.fused = fused if training else None
+        if not training:
+            # constants per channel: y = γ (x - μ) s + β = x · (γ s) + (β - μ γ s), one pass
+            # with the fused kernel, two with array operations (no x̂ kept: backward recomputes
+            # it if γ needs a gradient)
+            inv_std = (1.0 / self.xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+            scale = weight * inv_std
+            shift = bias - mean * scale
+            self.save_for_backward(x3, mean, inv_std, weight)
+            if fused is not None:
+                return fused.inference(x3, scale, shift).reshape(x.shape)
+            y = self.xp.multiply(x3, scale[:, None])
+            y += shift[:, None]
+            return y.reshape(x.shape)
         if self.fused is not None:
             # the same formulas in two passes per channel (kernels/cpu/batch_norm.py)
             y3, self.batch_mean, self.batch_var, inv_std = fused.forward(x3, weight, bias, eps)
             self.save_for_backward(x3, self.batch_mean, inv_std, weight)
             return y3.reshape(x.shape)
-        if training:
-            count = x3.shape[0] * x3.shape[2]  # m, values per channel
-            mean = _channel_sum(x3) / count
-            centered = x3 - mean[:, None]
-            squares = centered * centered
-            var = _channel_sum(squares) / count  # biased, for normalising
-            # kept for the caller, which updates the running statistics from them
-            self.batch_mean, self.batch_var = mean, var
-        else:
-            centered = x3 - mean[:, None]
-            squares = None
+        count = x3.shape[0] * x3.shape[2]  # m, values per channel
+        mean = _channel_sum(x3) / count
+        centered = x3 - mean[:, None]
+        squares = centered * centered
+        var = _channel_sum(squares) / count  # biased, for normalising
+        # kept for the caller, which updates the running statistics from them
+        self.batch_mean, self.batch_var = mean, var
         inv_std = (1.0 / self.xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         x_hat = centered
         x_hat *= inv_std[:, None]  # in place: `centered` is not needed any more
         self.save_for_backward(x_hat, inv_std, weight)
-        y = self.xp.multiply(x_hat, weight[:, None], out=squares)  # reuse a buffer when we have one
+        y = self.xp.multiply(x_hat, weight[:, None], out=squares)  # reuse the squares' buffer
         y += bias[:, None]
         return y.reshape(x.shape)
 
@@ -87,29 +96,42 @@ class BatchNormFunction(Function):
             grad_x3, grad_weight, grad_bias = self.fused.backward(grad_y.reshape(x3.shape), x3,
                                                                   mean, inv_std, weight)
             return grad_x3.reshape(self.shape), grad_weight, grad_bias
+        if not self.training:
+            return self._backward_eval(grad_y)
         x_hat, inv_std, weight = self.saved  # x_hat: (N, C, P)
         need_x, need_weight, need_bias = self.needs_input_grad
         g = grad_y.reshape(x_hat.shape)
         grad_weight = grad_bias = grad_x = None
-        need_sums = need_x and self.training  # the input gradient needs both sums in training
+        need_sums = need_x  # the input gradient needs both sums in training
         if need_weight or need_sums:
             grad_x = g * x_hat  # a scratch buffer first (δ·x̂), the input gradient later
             grad_weight = _channel_sum(grad_x)
         if need_bias or need_sums:
             grad_bias = _channel_sum(g)
         if need_x:
-            scale = (weight * inv_std)[:, None]  # γ s
-            if self.training:
-                count = g.shape[0] * g.shape[2]  # m, values per channel
-                # γ s (δ - mean(δ) - x̂ · mean(δx̂)), written into the scratch buffer
-                self.xp.multiply(x_hat, (grad_weight / count)[:, None], out=grad_x)
-                self.xp.subtract(g, grad_x, out=grad_x)
-                grad_x -= (grad_bias / count)[:, None]
-                grad_x *= scale
-            else:
-                grad_x = g * scale
+            count = g.shape[0] * g.shape[2]  # m, values per channel
+            # γ s (δ - mean(δ) - x̂ · mean(δx̂)), written into the scratch buffer
+            self.xp.multiply(x_hat, (grad_weight / count)[:, None], out=grad_x)
+            self.xp.subtract(g, grad_x, out=grad_x)
+            grad_x -= (grad_bias / count)[:, None]
+            grad_x *= (weight * inv_std)[:, None]  # γ s
             grad_x = grad_x.reshape(self.shape)
         return (grad_x, grad_weight if need_weight else None, grad_bias if need_bias else None)
+
+    def _backward_eval(self, grad_y):
+        """Eval mode: μ and σ² are constants, so ``dL/dx = γ s δ``, ``dL/dγ = Σ δ x̂`` and
+        ``dL/dβ = Σ δ``."""
+        x3, mean, inv_std, weight = self.saved
+        need_x, need_weight, need_bias = self.needs_input_grad
+        g = grad_y.reshape(x3.shape)
+        grad_x = (g * (weight * inv_std)[:, None]).reshape(self.shape) if need_x else None
+        grad_weight = grad_bias = None
+        if need_weight:
+            x_hat = (x3 - mean[:, None]) * inv_std[:, None]
+            grad_weight = _channel_sum(g * x_hat)
+        if need_bias:
+            grad_bias = _channel_sum(g)
+        return grad_x, grad_weight, grad_bias
 
 
 def _channel_sum(a3):
@@ -174,8 +196,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if not training:
         stats = {"mean": running_mean.data.astype(input.dtype, copy=False),
                  "var": running_var.data.astype(input.dtype, copy=False)}
-    # the active kernel set's fused training passes, if it has them (the CPU set does): the
-    # optional part of the kernel-set protocol (tinyconv.kernels.contract.FusedBatchNorm)
+    # the active kernel set's fused passes, if it has them (the CPU set does): the optional
+    # part of the kernel-set protocol (tinyconv.kernels.contract.FusedBatchNorm)
     fused = optional_batch_norm(kernels_for(input.device))
     output, ctx = BatchNormFunction.apply_with_ctx(input, weight, bias, training=training,
                                                    eps=float(eps), fused=fused, **stats)
