@@ -29,10 +29,11 @@ calls them again on entry so that a kernel called directly with inconsistent sha
 error instead of reading out of bounds.
 
 What a kernel set *is* is written down once, as types: :class:`KernelSet` (the seven functions,
-with their parameter names) and, optional, :class:`FusedBatchNorm` (a ``batch_norm`` attribute
-with a fused training forward and backward, which the CPU set has). :func:`check_kernel_set`
-compares a module with them (``tc.register_kernels`` calls it) and :func:`optional_batch_norm`
-is how the functional layer asks for the optional part.
+with their parameter names) and two optional parts, which the CPU set has: :class:`FusedBatchNorm`
+(a ``batch_norm`` attribute: batch norm in few passes) and :class:`FusedConvEpilogue` (a
+``conv_epilogue`` attribute: bias + ReLU after a convolution in one pass). :func:`check_kernel_set`
+compares a module with them (``tc.register_kernels`` calls it); :func:`optional_batch_norm` and
+:func:`optional_conv_epilogue` are how the functional layer asks for the optional parts.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "CONTRACT_FUNCTIONS",
     "KERNEL_DTYPES",
     "FusedBatchNorm",
+    "FusedConvEpilogue",
     "KernelSet",
     "Pair",
     "Padding4",
@@ -59,7 +61,9 @@ __all__ = [
     "check_pool2d",
     "check_same_dtype",
     "conv_output_size",
+    "OPTIONAL_PARTS",
     "optional_batch_norm",
+    "optional_conv_epilogue",
     "pool_output_size",
 ]
 
@@ -142,6 +146,28 @@ class FusedBatchNorm(Protocol):
         ...
 
 
+class FusedConvEpilogue(Protocol):
+    """The optional part ``kernels.conv_epilogue``: what follows a convolution in most CNNs, bias
+    and ReLU, in one pass (the CPU set's ``kernels/cpu/fused.py``). Used by
+    ``tinyconv.nn.functional.conv2d_relu`` and ``conv2d_relu_max_pool2d``; without it they
+    compute the same with array operations.
+    """
+
+    def bias_relu(self, y: Array, bias: Array | None) -> Array:
+        """``y = max(y + bias, 0)`` per channel, in place; ``y: (N, C, H, W)``, ``bias: (C,)``
+        or None. Returns ``y``."""
+        ...
+
+    def relu_backward(self, grad_out: Array, out: Array) -> tuple[Array, Array]:
+        """-> ``(grad_z, grad_bias)``: ``grad_out · (out > 0)`` and its sum per channel."""
+        ...
+
+
+#: The optional parts: ``(attribute of the kernel set, protocol, its functions)``.
+OPTIONAL_PARTS = (("batch_norm", FusedBatchNorm, ("forward", "backward", "inference")),
+                  ("conv_epilogue", FusedConvEpilogue, ("bias_relu", "relu_backward")))
+
+
 def _parameters(protocol: type, function: str) -> list[str]:
     """The parameter names ``protocol.function`` declares, without ``self``."""
     return list(inspect.signature(getattr(protocol, function)).parameters)[1:]
@@ -179,8 +205,8 @@ def _signature_problem(function: object, name: str, expected: list[str]) -> str 
 
 
 def check_kernel_set(name: str, module: object) -> None:
-    """Raise ``TypeError`` unless ``module`` satisfies :class:`KernelSet` (and, if it has a
-    ``batch_norm`` attribute, :class:`FusedBatchNorm`): every function present, callable, and
+    """Raise ``TypeError`` unless ``module`` satisfies :class:`KernelSet` (and each optional part
+    it has, :data:`OPTIONAL_PARTS`): every function present, callable, and
     taking the contract's parameters. The message names the kernel set, the function and what is
     expected."""
     label = f"kernel set {name!r} ({getattr(module, '__name__', type(module).__name__)})"
@@ -189,10 +215,10 @@ def check_kernel_set(name: str, module: object) -> None:
         raise TypeError(f"{label} is missing {missing}; the contract needs "
                         f"{list(CONTRACT_FUNCTIONS)}")
     parts = [(KernelSet, module, f, f) for f in CONTRACT_FUNCTIONS]
-    fused = getattr(module, "batch_norm", None)
-    if fused is not None:  # optional, but when present it must be the documented part
-        parts += [(FusedBatchNorm, fused, f, f"batch_norm.{f}")
-                  for f in ("forward", "backward", "inference")]
+    for attribute, protocol, functions in OPTIONAL_PARTS:
+        part = getattr(module, attribute, None)
+        if part is not None:  # optional, but when present it must be the documented part
+            parts += [(protocol, part, f, f"{attribute}.{f}") for f in functions]
     for protocol, owner, function, shown in parts:
         value = getattr(owner, function, None)
         if not callable(value):
@@ -205,6 +231,11 @@ def check_kernel_set(name: str, module: object) -> None:
 def optional_batch_norm(kernels: object) -> FusedBatchNorm | None:
     """The kernel set's fused batch norm (:class:`FusedBatchNorm`), or None if it has none."""
     return getattr(kernels, "batch_norm", None)
+
+
+def optional_conv_epilogue(kernels: object) -> FusedConvEpilogue | None:
+    """The kernel set's fused bias + ReLU (:class:`FusedConvEpilogue`), or None if it has none."""
+    return getattr(kernels, "conv_epilogue", None)
 
 
 def conv_output_size(n: int, k: int, stride: int, pad_before: int, pad_after: int,

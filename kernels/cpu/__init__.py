@@ -8,8 +8,9 @@ A shelf, read from the top:
 - The plans: ``conv.py`` (``"loops"``, the reference's loops compiled: read it next to
   ``reference.py``), ``direct.py``, ``unrolled_plan.py`` (kernels generated into
   ``unrolled.py`` by ``gen_unrolled.py``), ``batch_lanes.py``, ``winograd.py``, ``im2col.py``.
-- ``pool.py``: pooling. ``batch_norm.py``: the optional fused batch norm
-  (``contract.FusedBatchNorm``).
+- ``pool.py``: pooling. The optional parts of the protocol: ``batch_norm.py``, the fused batch
+  norm (``contract.FusedBatchNorm``), and ``fused.py``, bias + ReLU after a convolution in one
+  pass (``contract.FusedConvEpilogue``, here as ``conv_epilogue``).
 - ``_runtime.py``: threads, the split GEMM, workspace buffers. ``settings.py``: the
   process-wide settings (BLAS threads, ``malloc``, Numba's threading layer and cache folder),
   applied when the set is first used; ``TINYCONV_PROCESS_SETTINGS=0`` switches them off.
@@ -62,7 +63,9 @@ class _CompileAnnouncer(_event.Listener):
 
 _event.register("numba:compile", _CompileAnnouncer())
 
-from . import batch_norm  # noqa: E402  (the optional part of the protocol)
+# the optional parts of the protocol: batch_norm and conv_epilogue
+from . import _runtime, batch_norm  # noqa: E402
+from . import fused as conv_epilogue  # noqa: E402
 from ._runtime import get_num_threads, set_num_threads, workspace  # noqa: E402
 from .dispatch import (  # noqa: E402
     PLANS,
@@ -89,9 +92,10 @@ __all__ = [
     "conv2d_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
-    # its optional part, and the controls of this set
+    # its optional parts, and the controls of this set
     "PLANS",
     "batch_norm",
+    "conv_epilogue",
     "choose_plan",
     "force_plan",
     "get_num_threads",
@@ -119,10 +123,21 @@ def warmup(dtypes: tuple[str, ...] = ("float32",), verbose: bool = True) -> floa
     """Compile (or load from the cache) every CPU kernel for ``dtypes`` now; returns seconds.
 
     Runs the three steps of :data:`WARMUP_CONVOLUTIONS` (the plans are the heuristic's
-    choices, not forced), each pooling kernel and the fused batch norm once on tiny inputs,
-    which is what triggers Numba. ``tinyconv warmup`` calls this.
+    choices, not forced), each pooling kernel, the fused batch norm and the fused bias + ReLU
+    once on tiny inputs, which is what triggers Numba; with more than one thread, every call is
+    split, so that the kernels' threaded twins are compiled too. ``tinyconv warmup`` calls this.
     """
     start = time.perf_counter()
+    threshold = _runtime.THREADED_MIN_FLOPS
+    _runtime.THREADED_MIN_FLOPS = 0  # tiny inputs, but split: compile the threaded twins too
+    try:
+        _warmup(dtypes, verbose)
+    finally:
+        _runtime.THREADED_MIN_FLOPS = threshold
+    return time.perf_counter() - start
+
+
+def _warmup(dtypes: tuple[str, ...], verbose: bool) -> None:
     for name in dtypes:
         dtype = np.dtype(name)
         t0 = time.perf_counter()
@@ -141,7 +156,9 @@ def warmup(dtypes: tuple[str, ...] = ("float32",), verbose: bool = True) -> floa
         x3, gamma = x.reshape(2, 2, 36), np.ones(2, dtype=dtype)
         y3, mean, _, inv_std = batch_norm.forward(x3, gamma, gamma, 1e-5)
         batch_norm.backward(y3, x3, mean, inv_std, gamma)
+        batch_norm.inference(x3, gamma, gamma)
+        y = conv_epilogue.bias_relu(x.copy(), gamma)
+        conv_epilogue.relu_backward(y, y)
         if verbose:
             print(f"tinyconv: {name} kernels ready ({time.perf_counter() - t0:.1f} s)",
                   file=sys.stderr)
-    return time.perf_counter() - start

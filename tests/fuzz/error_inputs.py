@@ -44,6 +44,22 @@ FUNCTIONAL: dict[str, list[E]] = {
         # the output would need ~116 TiB: refused before any allocation, with the size
         E("F.conv2d(x, w, padding=10**6)", MemoryError, "conv2d: the output of shape"),
     ],
+    "conv2d_relu": [
+        E("F.conv2d_relu(None, w)", TypeError, "conv2d_relu: input must be a Tensor"),
+        E("F.conv2d_relu(x, tc.randn(4, 2, 3, 3))", ValueError,
+          "conv2d_relu: input has 3 channels but weight expects 2"),
+        E("F.conv2d_relu(x, w, bias=tc.randn(5))", ValueError,
+          "conv2d_relu: bias must have shape (4,)"),
+        E("F.conv2d_relu(x, w, stride=0)", ValueError, "conv2d_relu: stride must be positive"),
+    ],
+    "conv2d_relu_max_pool2d": [
+        E("F.conv2d_relu_max_pool2d(x, None)", TypeError,
+          "conv2d_relu_max_pool2d: weight must be a Tensor"),
+        E("F.conv2d_relu_max_pool2d(x, tc.randn(4, 3, 8, 8))", ValueError,
+          "conv2d_relu_max_pool2d: the window does not fit"),  # a 1x1 map has no 2x2 window
+        E("F.conv2d_relu_max_pool2d(x, w, groups=2)", ValueError,
+          "must be divisible by groups (2)"),
+    ],
     "conv1d": [
         E("F.conv1d(x1, None)", TypeError, "conv1d: weight must be a Tensor"),
         E("F.conv1d(None, w1)", TypeError, "conv1d: input must be a Tensor"),

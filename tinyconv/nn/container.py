@@ -6,6 +6,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from tinyconv.nn import functional as F
+from tinyconv.nn.activation import ReLU
+from tinyconv.nn.layers import Conv2d, MaxPool2d
 from tinyconv.nn.module import Module
 
 
@@ -14,10 +17,17 @@ class Sequential(Module):
 
     ``Sequential(conv, relu, pool)`` names them "0", "1", "2";
     ``Sequential(OrderedDict(conv=..., relu=...))`` uses the given names.
+
+    **Fusion.** A run ``Conv2d, ReLU`` of its children, or ``Conv2d, ReLU, MaxPool2d(2)``, is
+    computed by one fused operation (``F.conv2d_relu``, ``F.conv2d_relu_max_pool2d``): the same
+    values and gradients, less work around the convolution. Only exact runs are fused (the
+    plain classes, 2×2 pooling with stride 2 and nothing else) and never when one of those
+    children has a forward hook, which must see its own output. ``fuse = False`` turns it off.
     """
 
     def __init__(self, *modules: Any):
         super().__init__()
+        self.fuse = True
         if len(modules) == 1 and isinstance(modules[0], (OrderedDict, dict)):
             for name, module in modules[0].items():
                 self.add_module(name, module)
@@ -26,8 +36,20 @@ class Sequential(Module):
                 self.add_module(str(index), module)
 
     def forward(self, input: Any) -> Any:
-        for module in self._modules.values():
-            input = module(input)
+        modules = list(self._modules.values())
+        fuse = getattr(self, "fuse", True)  # a Sequential pickled before fusion existed
+        i = 0
+        while i < len(modules):
+            run = fusable_run(modules, i) if fuse else 0
+            if run:
+                conv = modules[i]
+                fused = F.conv2d_relu_max_pool2d if run == 3 else F.conv2d_relu
+                input = fused(input, conv.weight, conv.bias, conv.stride, conv.padding,
+                              conv.dilation, conv.groups)
+                i += run
+            else:
+                input = modules[i](input)
+                i += 1
         return input
 
     def __len__(self) -> int:
@@ -49,6 +71,24 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
+
+
+def fusable_run(modules: list[Module], i: int) -> int:
+    """How many modules from ``modules[i]`` one fused operation can compute: 3 for ``Conv2d,
+    ReLU, MaxPool2d(2)``, 2 for ``Conv2d, ReLU``, else 0. Exact classes only (a subclass may
+    change ``forward``), no forward hooks, and only the pooling the fused operation does."""
+    def plain(module: Module, cls: type) -> bool:
+        return type(module) is cls and not module._forward_hooks
+
+    if not (i + 1 < len(modules) and plain(modules[i], Conv2d) and plain(modules[i + 1], ReLU)):
+        return 0
+    if i + 2 < len(modules) and plain(modules[i + 2], MaxPool2d):
+        pool = modules[i + 2]
+        if (pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2))
+                and pool.padding in (0, (0, 0)) and pool.dilation in (1, (1, 1))
+                and not pool.ceil_mode and not pool.return_indices):
+            return 3
+    return 2
 
 
 def _checked_index(index: int, length: int, owner: str) -> int:

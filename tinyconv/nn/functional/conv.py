@@ -119,9 +119,13 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     return _conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
-def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrPair,
-            padding: IntOrPair | str, dilation: IntOrPair, groups: int) -> Tensor:
-    """``conv2d``, with errors reported under ``op`` (``conv1d`` delegates here)."""
+def checked_conv2d_args(op: str, input: Tensor, weight: Tensor, bias: Tensor | None,
+                        stride: IntOrPair, padding: IntOrPair | str, dilation: IntOrPair,
+                        groups: int) -> tuple[Tensor, bool, dict, tuple]:
+    """Check ``conv2d``'s arguments (errors name ``op``) before any kernel runs; returns
+    ``(x, unbatched, options, y_shape)``: the input with a batch dimension, whether one was added,
+    the kernel contract's ``stride, padding, dilation, groups`` as keywords, and the output
+    shape ``(N, C_out, H_out, W_out)``. The fused functions (``fused.py``) check the same way."""
     check_float_tensors(op, required=("input", "weight"), input=input, weight=weight, bias=bias)
     check_rank(op, "input", input, (3, 4), "(N, C_in, H, W) or (C_in, H, W)")
     check_rank(op, "weight", weight, (4,), "(C_out, C_in/groups, kH, kW)")
@@ -134,9 +138,17 @@ def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride:
     y_shape = check_conv2d(op, x.shape, weight.shape, stride, padding, dilation, groups)
     _check_bias(op, bias, weight.shape[0])
     check_result_size(op, "output", y_shape, input.dtype)
+    options = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    return x, unbatched, options, y_shape
+
+
+def _conv2d(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrPair,
+            padding: IntOrPair | str, dilation: IntOrPair, groups: int) -> Tensor:
+    """``conv2d``, with errors reported under ``op`` (``conv1d`` delegates here)."""
+    x, unbatched, options, _ = checked_conv2d_args(op, input, weight, bias, stride, padding,
+                                                   dilation, groups)
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    y = Conv2dFunction.apply(*inputs, stride=stride, padding=padding, dilation=dilation,
-                             groups=groups, kernels=kernels_for(input.device))
+    y = Conv2dFunction.apply(*inputs, **options, kernels=kernels_for(input.device))
     return y.squeeze(0) if unbatched else y
 
 
