@@ -9,7 +9,7 @@ renders into the tutorial pages. They need the ``tutorials`` extra (matplotlib, 
 mlxtend, scikit-image) and scipy; the docs build needs the ``docs`` extra (mkdocs,
 mkdocstrings).
 
-Running all sixteen takes about 5 minutes on 2 CPU cores, tutorials 09-16 about 3 of them.
+Running all seventeen takes about 5 minutes on 2 CPU cores, tutorials 09-16 about 3 of them.
 """
 
 from __future__ import annotations
