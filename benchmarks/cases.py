@@ -30,7 +30,10 @@ PLAN_CASES = {
     "5x5_r100": (64, 4, 14, 14, 16, 5, 1, 0, 1),  # just above the unrolled maximum R = 99
     "5x5_r400": (64, 16, 10, 10, 16, 5, 1, 0, 1),  # batch lanes' maximum R
     "3x3_c8": (64, 8, 16, 16, 8, 3, 1, 1, 1),  # below Winograd's 12 input channels
-    "3x3_c12": (32, 12, 32, 32, 12, 3, 1, 1, 1),  # Winograd's minimum R = 108
+    "3x3_c12": (32, 12, 32, 32, 12, 3, 1, 1, 1),  # above the unrolled maximum R = 99
+    "3x3_c16": (32, 16, 32, 32, 16, 3, 1, 1, 1),  # R = 144: unrolled, though Winograd has tiles
+    "3x3_c24": (32, 24, 16, 16, 24, 3, 1, 1, 1),  # Winograd's minimum R = 216
+    "3x3_c32": (32, 32, 16, 16, 32, 3, 1, 1, 1),
     "3x3_128tiles": (8, 128, 8, 8, 128, 3, 1, 1, 1),  # Winograd's minimum tile count
     "3x3_64tiles": (1, 128, 16, 16, 128, 3, 1, 1, 1),
     "depthwise_s2": (32, 64, 32, 32, 64, 3, 2, 1, 64),  # direct, R = 9 with a stride

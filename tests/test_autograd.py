@@ -282,3 +282,31 @@ def test_random_chains_match_gradcheck(depth, x):
         return t
 
     assert gradcheck(chain, [leaf(x)])
+
+
+def test_nothing_is_saved_for_backward_under_no_grad():
+    """The inference path: a Function learns before its forward runs that no gradient will be
+    asked for, and keeps no arrays (a network's activations are freed layer by layer)."""
+    from tinyconv.autograd import Function
+
+    class Probe(Function):
+        name = "probe"
+
+        def forward(self, a):
+            self.seen = self.needs_input_grad
+            self.save_for_backward(a, a * 2)
+            return a + 1
+
+        def backward(self, grad):
+            return grad
+
+    x = tc.ones(3, requires_grad=True)
+    with tc.no_grad():
+        _, ctx = Probe.apply_with_ctx(x)
+    assert ctx.seen == (False,) and ctx._saved == ()
+    _, ctx = Probe.apply_with_ctx(tc.ones(3))  # a constant: no gradient either
+    assert ctx.seen == (False,) and ctx._saved == ()
+    out, ctx = Probe.apply_with_ctx(x)
+    assert ctx.seen == (True,) and len(ctx.saved) == 2
+    out.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 1.0]

@@ -136,8 +136,9 @@ class Function:
     ``backward(grad_output) -> gradient or tuple of gradients`` on arrays (NumPy or CuPy). In
     ``forward`` they call ``self.save_for_backward(...)`` for the arrays backward needs; scalars
     and shapes may be kept as plain attributes. ``self.xp`` is the array module of the inputs.
-    ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, so backward can skip
-    work (return ``None`` for that input).
+    ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient (already in
+    ``forward``: all False under ``no_grad``, when nothing is saved), so backward can skip work
+    (return ``None`` for that input).
     """
 
     name = "function"
@@ -150,8 +151,10 @@ class Function:
 
     # -- saved arrays, freed after backward unless retain_graph -------------------------------
     def save_for_backward(self, *arrays: Any) -> None:
-        """Keep ``arrays`` for ``backward`` (read them back with ``self.saved``)."""
-        self._saved = arrays
+        """Keep ``arrays`` for ``backward`` (read them back with ``self.saved``); nothing is kept
+        when no input needs a gradient (``needs_input_grad`` is set before ``forward`` runs)."""
+        if any(self.needs_input_grad):
+            self._saved = arrays
 
     @property
     def saved(self) -> tuple:
@@ -184,10 +187,12 @@ class Function:
         check_same_device(cls.name, inputs)
         ctx = cls()
         ctx.xp = inputs[0].xp
+        # known before forward runs, so that forward saves nothing when no gradient will be
+        # asked for (under no_grad, or for constants): the inference path keeps no activations
+        ctx.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in inputs)
         output = inputs[0]._wrap(ctx.forward(*(t.data for t in inputs), **params))
-        if _grad_enabled and any(t.requires_grad for t in inputs):
+        if any(ctx.needs_input_grad):
             ctx.inputs = inputs
-            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
             output.requires_grad = True
             output._ctx = ctx
         return output, ctx

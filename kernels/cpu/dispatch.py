@@ -55,15 +55,21 @@ __all__ = [
     "plan_name",
 ]
 
-#: Dense 3×3 layers from this ``R`` (12 input channels) go to Winograd: 32×(12→12, 32×32)
-#: fwd+bwd 3.3 ms vs 4.0 unrolled, while at 8 channels 64×(8→8, 16×16) unrolled won, 2.0 vs 2.1.
-WINOGRAD_MIN_REDUCTION = 12 * 9
+#: Dense 3×3 layers from this ``R`` (24 input channels) go to Winograd; below it, the unrolled
+#: taps (their threads start faster, see ``_runtime.py``). Forward | input gradient | weight
+#: gradient, ms, 2 threads: 32×(16→16, 32×32) unrolled 1.36 | 1.38 | 1.97, Winograd 1.69 | 1.67 |
+#: 1.87 (1 thread: 2.83 | 2.85 | 3.68 vs 2.88 | 2.93 | 3.33); 32×(24→24, 16×16) a tie, 0.95 |
+#: 0.97 | 1.19 vs 1.00 | 1.00 | 1.17; 32×(32→32, 16×16) Winograd 1.38 | 1.32 | 1.55 vs 1.69 | 1.73
+#: | 2.12 (``python benchmarks/run.py --plans``: cases 3x3_c16, 3x3_c24, 3x3_c32).
+WINOGRAD_MIN_REDUCTION = 24 * 9
 
 #: ... and with at least this many 2×2 output tiles: 8×(128→128, 8×8) (128 tiles) 5.2 ms vs 7.2
 #: im2col, while batch 1 at 16×16 (64 tiles) tied, 2.3 vs 2.1 (2 threads): the GEMMs are too thin.
 WINOGRAD_MIN_TILES = 128
 
 #: Unrolled kernels up to this ``R``: 64×(4→16, 5×5) (R = 100) lost to im2col, 2.84 ms vs 2.51.
+#: Beyond it, a 3×3 layer with Winograd's tile count but not its reduction still takes them
+#: (the row under Winograd's in :data:`HEURISTIC`; measurements at ``WINOGRAD_MIN_REDUCTION``).
 UNROLLED_MAX_REDUCTION = 99
 
 #: Batch lanes up to this ``R`` (5×5, no groups): 64×(16→16, 5×5, 10×10) (R = 400) 2.45 ms vs
@@ -86,7 +92,9 @@ PLANS: dict[str, ConvPlan] = {plan.name: plan for plan in (
 HEURISTIC: tuple[tuple[str, Callable[[ConvProblem], bool]], ...] = (
     ("winograd", lambda p: (p.reduction >= WINOGRAD_MIN_REDUCTION
                             and tile_count(p) >= WINOGRAD_MIN_TILES)),
-    ("unrolled", lambda p: p.reduction <= UNROLLED_MAX_REDUCTION),
+    ("unrolled", lambda p: (p.reduction <= UNROLLED_MAX_REDUCTION
+                            or (p.kernel_size == (3, 3) and p.reduction < WINOGRAD_MIN_REDUCTION
+                                and tile_count(p) >= WINOGRAD_MIN_TILES))),
     ("batch_lanes", lambda p: (p.groups == 1 and p.reduction <= BATCH_LANES_MAX_REDUCTION
                                and p.batch >= BATCH_LANES_MIN_BATCH)),
     ("direct", lambda p: (p.reduction < DIRECT_MAX_REDUCTION

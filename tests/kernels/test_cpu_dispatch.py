@@ -35,17 +35,21 @@ def dense_3x3(batch, channels, size, padding=(1, 1, 1, 1)):
 def test_winograd_from_its_minimum_reduction():
     channels = WINOGRAD_MIN_REDUCTION // 9
     assert dense_3x3(32, channels, 32) == "winograd"
-    assert dense_3x3(32, channels - 1, 32) == "unrolled"  # R = 99 products: the unrolled taps
+    # below it, with Winograd's tile count, the unrolled taps (R = 207 products)
+    assert dense_3x3(32, channels - 1, 32) == "unrolled"
+    assert dense_3x3(32, 12, 32) == "unrolled"  # R = 108, above the general unrolled maximum
 
 
 def test_winograd_from_its_minimum_tile_count():
     """Tiles are ``N·⌈H_out/2⌉·⌈W_out/2⌉`` with the contract's output size (padding counts, a
     partial tile counts)."""
     assert WINOGRAD_MIN_TILES == 128  # the shapes below sit on either side of 128
-    assert dense_3x3(2, 16, 16) == "winograd"  # 2·8·8 = 128 tiles
-    assert dense_3x3(2, 16, 15) == "winograd"  # 15 outputs: 7 whole tiles and a partial one
-    assert chosen((2, 16, 16, 14), (16, 16, 3, 3), padding=(1, 1, 1, 1)) == "im2col"  # 2·8·7
-    assert dense_3x3(2, 16, 16, padding=(0, 0, 0, 0)) == "im2col"  # 14×14 outputs: 2·7·7
+    assert dense_3x3(2, 32, 16) == "winograd"  # 2·8·8 = 128 tiles
+    assert dense_3x3(2, 32, 15) == "winograd"  # 15 outputs: 7 whole tiles and a partial one
+    assert chosen((2, 32, 16, 14), (32, 32, 3, 3), padding=(1, 1, 1, 1)) == "im2col"  # 2·8·7
+    assert dense_3x3(2, 32, 16, padding=(0, 0, 0, 0)) == "im2col"  # 14×14 outputs: 2·7·7
+    assert dense_3x3(2, 16, 16) == "unrolled"  # 128 tiles, R = 144: the 3×3 unrolled row
+    assert dense_3x3(2, 16, 16, padding=(0, 0, 0, 0)) == "im2col"  # 98 tiles: not that row
     assert dense_3x3(1, 128, 8) == "im2col"  # batch 1 on 8×8: 16 tiles, too thin for 16 GEMMs
 
 

@@ -302,7 +302,8 @@ def _glue_writer(function_class: type) -> tuple[str, Callable | None]:
 
 def _trace(model: nn.Module, example: Tensor, recorder: _Recorder) -> Any:
     """Run ``model(example)`` with ``Module.__call__`` and ``Function.apply_with_ctx`` wrapped
-    so that they report to ``recorder``; both are restored afterwards, whatever happens."""
+    so that they report to ``recorder``, and ``nn.Sequential``'s fusion off; all restored
+    afterwards, whatever happens."""
     original_call = nn.Module.__call__
     original_apply = autograd.Function.apply_with_ctx.__func__
 
@@ -336,14 +337,21 @@ def _trace(model: nn.Module, example: Tensor, recorder: _Recorder) -> Any:
             writer(recorder, inputs, params, output)
         return output, ctx
 
+    # every layer must be called on its own to be recorded: no fused Conv2d, ReLU runs
+    sequentials = [m for m in model.modules() if isinstance(m, nn.Sequential)]
+    fusing = [getattr(m, "fuse", True) for m in sequentials]
     nn.Module.__call__ = recording_call
     autograd.Function.apply_with_ctx = classmethod(recording_apply)
     try:
+        for m in sequentials:
+            m.fuse = False
         with autograd.no_grad():
             return model(example)
     finally:
         nn.Module.__call__ = original_call
         autograd.Function.apply_with_ctx = classmethod(original_apply)
+        for m, fuse in zip(sequentials, fusing, strict=True):
+            m.fuse = fuse
 
 
 def export(model: nn.Module, example_input: Tensor, path: str | os.PathLike | None = None,
