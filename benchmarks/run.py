@@ -61,9 +61,19 @@ TARGETS = (
 )
 
 
-def run_worker(impl: str, threads: int, quick: bool, plans: bool) -> dict:
-    """Run ``worker.py`` for one implementation and thread count; its JSON result."""
-    env = dict(os.environ)
+#: PyTorch is timed twice at more than one thread, with its OpenMP threads spinning between
+#: operations (its default) and sleeping (``OMP_WAIT_POLICY=passive``), and each time is the
+#: faster one's: on the 2-core benchmark machine the default is twice as fast for single layers
+#: and training, while its inference passes ran 6-20x slower than with passive threads (80 ms
+#: against 10 ms for LeNet-5 on a batch of 256). The ratios compare with PyTorch at its best.
+TORCH_ENVIRONMENTS = ({}, {"OMP_WAIT_POLICY": "passive"})
+
+
+def run_worker(impl: str, threads: int, quick: bool, plans: bool,
+               environment: dict | None = None) -> dict:
+    """Run ``worker.py`` for one implementation and thread count (with ``environment`` added to
+    this process's); its JSON result."""
+    env = dict(os.environ, **(environment or {}))
     cmd = [sys.executable, os.path.join(HERE, "worker.py"), impl, str(threads)]
     if quick:
         cmd.append("--quick")
@@ -75,7 +85,8 @@ def run_worker(impl: str, threads: int, quick: bool, plans: bool) -> dict:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"worker {impl} (threads={threads}) failed")
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@RESULT@@")][-1]
-    print(f"  {impl:9s} threads={threads}: {time.perf_counter() - t0:6.1f} s", file=sys.stderr)
+    print(f"  {impl:9s} threads={threads} {environment or ''}: "
+          f"{time.perf_counter() - t0:6.1f} s", file=sys.stderr)
     return json.loads(line[len("@@RESULT@@"):])
 
 
@@ -396,7 +407,10 @@ def main():
         rounds = {impl: [] for impl in impls}
         for _ in range(args.rounds):
             for impl in impls:
-                rounds[impl].append(run_worker(impl, threads, args.quick, args.plans))
+                environments = TORCH_ENVIRONMENTS if impl == "torch" and threads > 1 else ({},)
+                for environment in environments:
+                    rounds[impl].append(run_worker(impl, threads, args.quick, args.plans,
+                                                   environment))
         everything["runs"][str(threads)] = {impl: fastest(r) for impl, r in rounds.items()}
     for threads in args.threads:
         run = everything["runs"][str(threads)]
