@@ -14,14 +14,34 @@ module is imported, by :func:`apply_process_settings`:
    without it each step's arrays land on fresh pages, a page fault per 4 KiB (a LeNet-5 step:
    ~1,300 faults, ~1.5x slower). Costs up to :data:`KEEP_FREED_BYTES` of resident memory.
 3. **Numba's OpenMP threading layer, with a short spin**, unless ``NUMBA_THREADING_LAYER`` is
-   set (TBB, then ``workqueue``, where OpenMP cannot load). Starting a parallel region costs
-   ~2 µs with OpenMP against ~140 µs with ``workqueue``, whose workers sleep on a futex between
-   regions: on two cores that hand-off is longer than most of a LeNet-5 step's kernels, and the
-   second core gained nothing (``python benchmarks/run.py``, 2 threads). OpenMP's idle workers
-   spin before they sleep; :data:`OPENMP_SPIN_COUNT` (``GOMP_SPINCOUNT``, unless you set it)
-   keeps that spin short, because a spinning worker steals the core from the Python GEMM
-   threads of ``_runtime.gemm`` (with libgomp's default spin a LeNet-5 step once went from 5 ms
-   to 36 ms). Takes effect only if no Numba parallel kernel has run yet in the process.
+   set (TBB, then ``workqueue``, where OpenMP cannot load). A LeNet-5 training step makes about
+   twenty thread hand-offs, each a kernel of tens of microseconds, so the cost of one hand-off
+   decides whether the second core helps at all. Measured on this project's 2-core machines
+   (``python benchmarks/handoff.py``: an almost empty kernel split in two, time above running it
+   whole; "gap": 200 µs of other work before each call, like the NumPy work between kernels):
+
+   =================================  ============  ==========  =================================
+   way to reach the second thread     back-to-back  after gap   whole models at 2 threads
+   =================================  ============  ==========  =================================
+   OpenMP layer (``omp``), spin 10k   ~1.5 µs       ~30-45 µs   the fastest: kept
+   TBB layer (pip ``tbb``)            ~1.2 µs       ~12-17 µs   small ResNet / MobileNet-style
+                                                                steps ~1.5x slower than ``omp``
+   ``workqueue`` layer                ~20-115 µs    ~25-155 µs  LeNet-5 6.4 ms vs 3.7 ms (omp)
+   persistent Python threads          ~10-70 µs     ~10-80 µs   (what ``run_jobs`` does for
+   running ``nogil`` kernels                                    kernels without a threaded twin)
+   =================================  ============  ==========  =================================
+
+   (ranges: several runs on a shared, noisy host; models timed with ``benchmarks/worker.py``'s
+   functions, one process per layer.) TBB wakes a sleeping worker faster, but its idle workers
+   keep spinning and take the cores from ``_runtime.gemm``'s Python threads, so whole steps were
+   slower; it would also be one more dependency. Splitting the batch across threads at the
+   level of layer groups was not pursued: the autograd graph, the optimizer and the NumPy glue
+   between kernels run in Python under the GIL, so two such threads would mostly take turns.
+   OpenMP's idle workers spin before they sleep; :data:`OPENMP_SPIN_COUNT` (``GOMP_SPINCOUNT``,
+   unless you set it) keeps that spin short, because a spinning worker steals the core from the
+   Python GEMM threads of ``_runtime.gemm`` (with libgomp's default spin a LeNet-5 step once went
+   from 5 ms to 36 ms; a spin of 100,000 cost the small ResNet ~30 %). Takes effect only if no
+   Numba parallel kernel has run yet in the process.
 4. **Where Numba caches the compiled kernels** (:func:`configure_numba_cache`): the one setting
    that must happen at import, before the kernels are decorated, and only when the package's
    ``__pycache__`` is not writable (a system-wide install): then ``$XDG_CACHE_HOME/tinyconv/numba``
