@@ -44,6 +44,12 @@ FUNCTIONAL: dict[str, list[E]] = {
         # the output would need ~116 TiB: refused before any allocation, with the size
         E("F.conv2d(x, w, padding=10**6)", MemoryError, "conv2d: the output of shape"),
     ],
+    "batch_norm_relu": [
+        E("F.batch_norm_relu(x, None, None)", ValueError,
+          "batch_norm_relu: running_mean and running_var must be given in evaluation mode"),
+        E("F.batch_norm_relu(x, None, None, tc.ones(5), training=True)", ValueError,
+          "batch_norm_relu: weight must have shape (3,)"),
+    ],
     "conv2d_relu": [
         E("F.conv2d_relu(None, w)", TypeError, "conv2d_relu: input must be a Tensor"),
         E("F.conv2d_relu(x, tc.randn(4, 2, 3, 3))", ValueError,

@@ -96,6 +96,52 @@ def test_no_grad_keeps_no_graph():
     assert not out.requires_grad and out._ctx is None
 
 
+@given(shape=st.sampled_from([(4, 3, 5, 5), (2, 2, 3, 3), (3, 4)]), training=st.booleans(),
+       kernels=st.sampled_from(KERNEL_SETS), dtype=st.sampled_from(["float32", "float64"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_batch_norm_relu_equals_the_composition(shape, training, kernels, dtype, seed):
+    """Values, the three gradients and the running statistics, in training and eval mode."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape), rng.uniform(0.5, 2, shape[1]),
+              rng.standard_normal(shape[1])]
+    stats = [rng.standard_normal(shape[1]), rng.uniform(0.5, 2, shape[1])]
+    grad = rng.standard_normal(shape)
+    results = []
+    for fused in (True, False):
+        with tc.use_kernels(kernels):
+            x, w, b = (tc.tensor(a, dtype=dtype, requires_grad=True) for a in arrays)
+            running = [tc.tensor(a, dtype=dtype) for a in stats]
+            if fused:
+                out = F.batch_norm_relu(x, *running, w, b, training=training)
+            else:
+                out = F.relu(F.batch_norm(x, *running, w, b, training=training))
+            out.backward(tc.tensor(grad, dtype=dtype))
+            results.append([out.detach().numpy(), x.grad.numpy(), w.grad.numpy(),
+                            b.grad.numpy()] + [r.numpy() for r in running])
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_a_mobilenet_style_block_runs_fused_in_train_and_eval_mode():
+    tc.manual_seed(0)
+    model = tc.nn.Sequential(tc.nn.Conv2d(3, 8, 3, padding=1, bias=False), tc.nn.BatchNorm2d(8),
+                             tc.nn.ReLU(), tc.nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                             tc.nn.BatchNorm2d(8), tc.nn.ReLU())
+    x = tc.randn(4, 3, 8, 8)
+    for train in (True, False):
+        model.train(train)
+        outputs = []
+        for fuse in (True, False):
+            model.fuse = fuse
+            outputs.append(model(x).detach().numpy())
+        assert model(x)._ctx.name == "relu"  # fuse is False now: the ReLU module ran
+        model.fuse = True
+        assert model(x)._ctx.name == "batch_norm"  # the fused node (the BatchNormFunction)
+        np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-6, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------
 # nn.Sequential
 # ------------------------------------------------------------------------------------------------
@@ -132,6 +178,8 @@ def test_lenet5_features_run_fused_with_the_same_result():
                               tc.nn.MaxPool2d(2, ceil_mode=True)), [2]),
     (lambda: tc.nn.Sequential(tc.nn.Conv2d(1, 2, 3), tc.nn.ReLU6(), tc.nn.MaxPool2d(2)), [0]),
     (lambda: tc.nn.Sequential(tc.nn.Conv2d(1, 2, 3), tc.nn.BatchNorm2d(2), tc.nn.ReLU()), [0]),
+    (lambda: tc.nn.Sequential(tc.nn.BatchNorm2d(2), tc.nn.ReLU(), tc.nn.MaxPool2d(2)), [2]),
+    (lambda: tc.nn.Sequential(tc.nn.BatchNorm1d(2), tc.nn.ReLU()), [0]),
     (lambda: tc.nn.Sequential(tc.nn.ReLU(), tc.nn.Conv2d(1, 2, 3)), [0]),
     (lambda: tc.nn.Sequential(tc.nn.Conv2d(1, 2, 3)), [0]),
 ])

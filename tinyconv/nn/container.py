@@ -8,7 +8,7 @@ from typing import Any
 
 from tinyconv.nn import functional as F
 from tinyconv.nn.activation import ReLU
-from tinyconv.nn.layers import Conv2d, MaxPool2d
+from tinyconv.nn.layers import BatchNorm2d, Conv2d, MaxPool2d
 from tinyconv.nn.module import Module
 
 
@@ -18,9 +18,10 @@ class Sequential(Module):
     ``Sequential(conv, relu, pool)`` names them "0", "1", "2";
     ``Sequential(OrderedDict(conv=..., relu=...))`` uses the given names.
 
-    **Fusion.** A run ``Conv2d, ReLU`` of its children, or ``Conv2d, ReLU, MaxPool2d(2)``, is
-    computed by one fused operation (``F.conv2d_relu``, ``F.conv2d_relu_max_pool2d``): the same
-    values and gradients, less work around the convolution. Only exact runs are fused (the
+    **Fusion.** A run ``Conv2d, ReLU`` of its children, ``Conv2d, ReLU, MaxPool2d(2)`` or
+    ``BatchNorm2d, ReLU`` is computed by one fused operation (``F.conv2d_relu``,
+    ``F.conv2d_relu_max_pool2d``, ``F.batch_norm_relu``): the same values and gradients, less
+    work between the layers. Only exact runs are fused (the
     plain classes, 2×2 pooling with stride 2 and nothing else) and never when one of those
     children has a forward hook, which must see its own output. ``fuse = False`` turns it off.
     """
@@ -41,7 +42,10 @@ class Sequential(Module):
         i = 0
         while i < len(modules):
             run = fusable_run(modules, i) if fuse else 0
-            if run:
+            if run and isinstance(modules[i], BatchNorm2d):
+                input = modules[i].normalize(input, relu=True)
+                i += run
+            elif run:
                 conv = modules[i]
                 fused = F.conv2d_relu_max_pool2d if run == 3 else F.conv2d_relu
                 input = fused(input, conv.weight, conv.bias, conv.stride, conv.padding,
@@ -75,12 +79,17 @@ class Sequential(Module):
 
 def fusable_run(modules: list[Module], i: int) -> int:
     """How many modules from ``modules[i]`` one fused operation can compute: 3 for ``Conv2d,
-    ReLU, MaxPool2d(2)``, 2 for ``Conv2d, ReLU``, else 0. Exact classes only (a subclass may
-    change ``forward``), no forward hooks, and only the pooling the fused operation does."""
+    ReLU, MaxPool2d(2)``, 2 for ``Conv2d, ReLU`` and for ``BatchNorm2d, ReLU``, else 0. Exact
+    classes only (a subclass may change ``forward``), no forward hooks, and only the pooling the
+    fused operation does."""
     def plain(module: Module, cls: type) -> bool:
         return type(module) is cls and not module._forward_hooks
 
-    if not (i + 1 < len(modules) and plain(modules[i], Conv2d) and plain(modules[i + 1], ReLU)):
+    if not (i + 1 < len(modules) and plain(modules[i + 1], ReLU)):
+        return 0
+    if plain(modules[i], BatchNorm2d):
+        return 2
+    if not plain(modules[i], Conv2d):
         return 0
     if i + 2 < len(modules) and plain(modules[i + 2], MaxPool2d):
         pool = modules[i + 2]

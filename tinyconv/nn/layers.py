@@ -361,6 +361,11 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def forward(self, input: Tensor) -> Tensor:
+        return self.normalize(input, relu=False)
+
+    def normalize(self, input: Tensor, relu: bool) -> Tensor:
+        """This layer's forward; with ``relu=True`` followed by a ReLU in one operation
+        (``F.batch_norm_relu``: ``nn.Sequential`` fuses ``BatchNorm2d, ReLU`` that way)."""
         name = type(self).__name__
         if input.ndim not in self.expected_ranks:
             raise ValueError(f"{name}: expected a {' or '.join(map(str, self.expected_ranks))}-D "
@@ -374,12 +379,11 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data += 1
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / int(self.num_batches_tracked.item())
-        return F.batch_norm(input,
-                            self.running_mean if not self.training or self.track_running_stats
-                            else None,
-                            self.running_var if not self.training or self.track_running_stats
-                            else None,
-                            self.weight, self.bias, use_batch_stats, momentum, self.eps)
+        keeps_statistics = not self.training or self.track_running_stats
+        return (F.batch_norm_relu if relu else F.batch_norm)(
+            input, self.running_mean if keeps_statistics else None,
+            self.running_var if keeps_statistics else None,
+            self.weight, self.bias, use_batch_stats, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

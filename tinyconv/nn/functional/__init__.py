@@ -3,8 +3,9 @@
 Convolution and pooling call the kernel contract (``tinyconv.kernels``). The other ops are
 written with tensor operations (backward rules in ``tinyconv.ops``), except where a dedicated
 ``Function`` with a hand-written backward is clearer or much cheaper (linear, batch_norm,
-softmax, the binary cross-entropies). ``conv2d_relu`` and ``conv2d_relu_max_pool2d`` are fused
-operations (``fused.py``), which ``nn.Sequential`` uses for ``Conv2d, ReLU(, MaxPool2d(2))``.
+softmax, the binary cross-entropies). ``conv2d_relu``, ``conv2d_relu_max_pool2d`` and
+``batch_norm_relu`` are fused operations (``fused.py``), which ``nn.Sequential`` uses for
+``Conv2d, ReLU(, MaxPool2d(2))`` and ``BatchNorm2d, ReLU``.
 """
 
 from tinyconv.functions import pad
@@ -27,7 +28,7 @@ from tinyconv.nn.functional.conv import (
                                                conv_transpose_output_size,
 )
 from tinyconv.nn.functional.dropout import dropout, dropout2d
-from tinyconv.nn.functional.fused import conv2d_relu, conv2d_relu_max_pool2d
+from tinyconv.nn.functional.fused import batch_norm_relu, conv2d_relu, conv2d_relu_max_pool2d
 from tinyconv.nn.functional.linear import linear
 from tinyconv.nn.functional.loss import (
                                                binary_cross_entropy,
@@ -56,6 +57,7 @@ __all__ = [
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
+    "batch_norm_relu",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv1d",

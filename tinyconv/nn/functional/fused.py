@@ -17,8 +17,10 @@ changes is the work done around the convolution:
   backward pass needs no full-size ReLU mask: a gradient reaches the convolution only at the
   window's winner, and only where the pooled output is positive.
 
-``nn.Sequential`` calls these when it meets ``Conv2d, ReLU`` (``, MaxPool2d(2)``) among its
-children (see ``container.py``). Tutorial 17 measures what fusion gains.
+``batch_norm_relu`` does the same for the other pattern every modern network repeats, batch norm
+then ReLU. ``nn.Sequential`` calls these when it meets ``Conv2d, ReLU`` (``, MaxPool2d(2)``) or
+``BatchNorm2d, ReLU`` among its children (see ``container.py``). Tutorial 17 measures what
+fusion gains.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tinyconv.autograd import Function
 from tinyconv.backend import kernels_for
 from tinyconv.kernels.contract import check_pool2d, optional_conv_epilogue
 from tinyconv.nn.functional.conv import IntOrPair, checked_conv2d_args
+from tinyconv.nn.functional.normalization import normalized
 from tinyconv.tensor import Tensor
 
 #: The pooling that conv2d_relu_max_pool2d fuses: 2×2 windows, stride 2, no padding, dilation 1,
@@ -115,3 +118,15 @@ def conv2d_relu_max_pool2d(input: Tensor, weight: Tensor, bias: Tensor | None = 
     ``H_out, W_out`` are the convolution's output size."""
     return _conv2d_relu("conv2d_relu_max_pool2d", input, weight, bias, stride, padding,
                         dilation, groups, pool=True)
+
+
+def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                    weight: Tensor | None = None, bias: Tensor | None = None,
+                    training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """``relu(batch_norm(input, ...))`` as one operation (arguments, shapes and the update of the
+    running statistics as :func:`~tinyconv.nn.functional.batch_norm`): the ReLU runs in place
+    on the normalised values and, in backward, masks the gradient before the batch norm's own
+    backward, with no array and no graph node of its own. The pattern of ResNets, MobileNets
+    and VGG with batch norm (``Conv2d, BatchNorm2d, ReLU``)."""
+    return normalized("batch_norm_relu", input, running_mean, running_var, weight, bias,
+                      training, momentum, eps, relu=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from tinyconv.autograd import Function, check_same_device, no_grad
 from tinyconv.backend import kernels_for
 from tinyconv.functions import pad
-from tinyconv.kernels.contract import optional_batch_norm
+from tinyconv.kernels.contract import optional_batch_norm, optional_conv_epilogue
 from tinyconv.nn.functional._args import check_float_tensors, check_number
 from tinyconv.tensor import Tensor
 
@@ -48,7 +48,26 @@ class BatchNormFunction(Function):
     name = "batch_norm"
 
     def forward(self, x, weight, bias, training=False, mean=None, var=None, eps=1e-5,
-                fused=None):
+                fused=None, relu=False, epilogue=None):
+        y = self._normalize(x, weight, bias, training, mean, var, eps, fused)
+        # relu=True: ``relu(batch_norm(x))`` in one operation (``F.batch_norm_relu``), the ReLU
+        # in place, in one threaded pass with the kernel set's conv_epilogue when it has one
+        self.relu_out = None
+        if relu:
+            if epilogue is not None:
+                epilogue.bias_relu(y, None)
+            else:
+                self.xp.maximum(y, 0, out=y)
+            if any(self.needs_input_grad):
+                self.relu_out = y
+        self.epilogue = epilogue
+        return y
+
+    def release(self) -> None:
+        super().release()
+        self.relu_out = None
+
+    def _normalize(self, x, weight, bias, training, mean, var, eps, fused):
         # Work on x as (N, C, P), P = the spatial positions: a per-channel sum is then a
         # contiguous sum along P followed by a sum over N, which NumPy (and CuPy) do far faster
         # than one reduction over the axes (0, 2, 3) of an NCHW array.
@@ -91,6 +110,11 @@ class BatchNormFunction(Function):
         return y.reshape(x.shape)
 
     def backward(self, grad_y):
+        if self.relu_out is not None:  # through the ReLU first: δ · (out > 0)
+            if self.epilogue is not None:
+                grad_y, _ = self.epilogue.relu_backward(grad_y, self.relu_out)
+            else:
+                grad_y = grad_y * (self.relu_out > 0)
         if self.fused is not None:
             x3, mean, inv_std, weight = self.saved
             grad_x3, grad_weight, grad_bias = self.fused.backward(grad_y.reshape(x3.shape), x3,
@@ -161,7 +185,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
     ``y = (x - mean) / √(var + eps) · weight + bias``; weight defaults to 1 and bias to 0.
     """
-    op = "batch_norm"
+    return normalized("batch_norm", input, running_mean, running_var, weight, bias, training,
+                      momentum, eps, relu=False)
+
+
+def normalized(op: str, input: Tensor, running_mean: Tensor | None,
+               running_var: Tensor | None, weight: Tensor | None, bias: Tensor | None,
+               training: bool, momentum: float, eps: float, relu: bool) -> Tensor:
+    """:func:`batch_norm` (``relu=True``: followed by a ReLU, as one operation), with errors
+    reported under ``op``."""
     check_float_tensors(op, input=input, weight=weight, bias=bias)
     if input.ndim < 2:
         raise ValueError(f"{op}: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
@@ -199,8 +231,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     # the active kernel set's fused passes, if it has them (the CPU set does): the optional
     # part of the kernel-set protocol (tinyconv.kernels.contract.FusedBatchNorm)
     fused = optional_batch_norm(kernels_for(input.device))
-    output, ctx = BatchNormFunction.apply_with_ctx(input, weight, bias, training=training,
-                                                   eps=float(eps), fused=fused, **stats)
+    kernels = kernels_for(input.device)
+    output, ctx = BatchNormFunction.apply_with_ctx(
+        input, weight, bias, training=training, eps=float(eps), fused=fused, **stats,
+        relu=relu, epilogue=optional_conv_epilogue(kernels) if relu else None)
 
     if training and running_mean is not None:
         with no_grad():
