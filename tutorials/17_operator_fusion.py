@@ -141,6 +141,19 @@ model.features.fuse = True
 assert np.array_equal(model(images).detach().numpy(), unfused_out)
 
 # %% [markdown]
+# Modern networks put batch norm between the convolution and the ReLU (ResNet, MobileNet, VGG
+# with BN), so `BatchNorm2d, ReLU` is fused too (`F.batch_norm_relu`): the ReLU runs in place on
+# the normalised values and its mask is applied to the gradient inside batch norm's backward.
+
+# %%
+block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+rgb = tc.tensor(rng.standard_normal((4, 3, 16, 16), dtype=np.float32))
+print("Conv2d, BatchNorm2d, ReLU, last node:", block(rgb)._ctx.name)
+assert block(rgb)._ctx.name == "batch_norm"  # the ReLU has no node of its own
+block.fuse = False
+assert block(rgb)._ctx.name == "relu"
+
+# %% [markdown]
 # ## 4. What it gains
 #
 # Time a LeNet-5 training step (batch 64) and an inference pass (batch 256) with and without
