@@ -61,7 +61,10 @@ def bias_relu(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     return y
 
 
-@njit(cache=True, nogil=True)
+# fastmath "reassoc" lets LLVM add the sum in several lanes at once (SIMD) instead of strictly
+# one value after the other: 10x faster here (0.89 -> 0.09 ms for 32x32x16x16 float32, one
+# thread), the sum only rounded in another order. No other fast-math flag: NaN must stay NaN.
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _relu_backward_planes(grad_out, out, grad_z, bias_partial, job_lo, job_hi):
     """``grad_z = grad_out · (out > 0)`` and each plane's sum of it (``bias_partial[b, ch]``, in
     float64), for the planes ``job = b·C + ch`` in ``[job_lo, job_hi)``."""
