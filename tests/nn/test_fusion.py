@@ -10,6 +10,8 @@ kernel set without that optional part gets (the reference set here, CUDA on a GP
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -212,3 +214,43 @@ def test_tc_summary_still_sees_every_layer_of_a_fused_model():
     report = tc.summary(tc.models.lenet5(), (1, 32, 32), print_table=False)
     kinds = [row.type for row in report.rows]
     assert kinds.count("ReLU") == 4 and kinds.count("MaxPool2d") == 2
+
+
+def _lenet5_features_fused_and_not(device: str) -> list[list[np.ndarray]]:
+    """LeNet-5's output and parameter gradients on ``device``, with ``nn.Sequential``'s fusion on
+    and off (``[fused, unfused]``, each ``[output, grad of each parameter...]``)."""
+    tc.manual_seed(0)
+    model = tc.models.lenet5().to(device)
+    x = tc.tensor(np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32),
+                  device=device)
+    results = []
+    for fuse in (True, False):
+        model.features.fuse = fuse
+        model.zero_grad()
+        y = model(x)
+        y.sum().backward()
+        results.append([y.detach().cpu().numpy()]
+                       + [p.grad.cpu().numpy().copy() for p in model.parameters()])
+    return results
+
+
+def _assert_same_model_results(fused, plain):
+    np.testing.assert_array_equal(fused[0], plain[0])
+    for got, want in zip(fused[1:], plain[1:], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(want).max()))
+
+
+def test_the_emulated_cuda_set_has_no_epilogue_and_fuses_through_the_array_code():
+    """The CUDA kernel set (here its CPU emulation) lacks the optional ``conv_epilogue``: the
+    fused operations must fall back to the array code and still agree with the composition."""
+    if shutil.which("g++") is None:
+        pytest.skip("the CUDA emulation needs g++ (a C++17 compiler)")
+    from tinyconv.kernels.cuda import emulated
+    assert optional_conv_epilogue(emulated) is None
+    with tc.use_kernels("cuda-emu"):
+        _assert_same_model_results(*_lenet5_features_fused_and_not("cpu"))
+
+
+def test_fused_and_unfused_agree_on_every_device(device):
+    """On a GPU (``pytest -m gpu``) the fused operations run the array code on CuPy arrays."""
+    _assert_same_model_results(*_lenet5_features_fused_and_not(device))
