@@ -155,7 +155,8 @@ class FusedConvEpilogue(Protocol):
 
     def bias_relu(self, y: Array, bias: Array | None) -> Array:
         """``y = max(y + bias, 0)`` per channel, in place; ``y: (N, C, H, W)``, ``bias: (C,)``
-        or None. Returns ``y``."""
+        or None. Returns ``y`` (or, where ``y`` cannot be updated in place, the result: callers
+        use the returned array)."""
         ...
 
     def relu_backward(self, grad_out: Array, out: Array) -> tuple[Array, Array]:

@@ -51,10 +51,14 @@ def _bias_relu_planes_threaded(bounds, *args):
 
 def bias_relu(y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """``y = max(y + bias, 0)`` per channel, **in place** (``y`` is a convolution's fresh output):
-    ``y: (N, C, H, W)``, ``bias: (C,)`` or None (no bias). Returns ``y``."""
+    ``y: (N, C, H, W)``, ``bias: (C,)`` or None (no bias). Returns ``y``, or a C-contiguous
+    result if ``y`` was not C-contiguous (so use the returned array)."""
     settings.ensure_applied()
     n, c = y.shape[0], y.shape[1]
-    y3 = y.reshape(n, c, -1)  # a view: the contract's outputs are C-contiguous
+    # The kernels below walk planes as flat rows: a strided y (say a plan's NHWC result seen as
+    # NCHW) is made contiguous first, else reshape would copy and the copy alone be updated.
+    y = np.ascontiguousarray(y)
+    y3 = y.reshape(n, c, -1)  # a view now
     if bias is None:
         bias = np.zeros(c, dtype=y.dtype)
     run_jobs(_bias_relu_planes, n * c, 2.0 * y.size, y3, bias.astype(y.dtype, copy=False))

@@ -136,3 +136,15 @@ def test_a_conv_epilogue_part_with_a_missing_or_wrong_function_is_rejected():
     module.conv_epilogue.relu_backward = epilogue.relu_backward
     contract.check_kernel_set("student_kernels", module)
     assert contract.optional_conv_epilogue(module) is module.conv_epilogue
+
+
+def test_a_strided_output_is_updated_in_a_contiguous_copy_that_is_returned():
+    """A plan may hand back a strided array (an NHWC result seen as NCHW): reshaping it would
+    copy, so the kernel works on a contiguous copy and the caller uses what it returns."""
+    nhwc = np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32)
+    y = nhwc.transpose(0, 3, 1, 2)  # (N, C, H, W) view, not C-contiguous
+    bias = np.arange(3, dtype=np.float32) - 1
+    expected = np.maximum(y + bias.reshape(1, -1, 1, 1), 0)
+    out = epilogue.bias_relu(y, bias)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, expected)

@@ -60,7 +60,7 @@ class Conv2dReLUFunction(Function):
             out, self.indices = kernels.max_pool2d_forward(z, *POOL_2X2)
         epilogue = optional_conv_epilogue(kernels)
         if epilogue is not None:
-            epilogue.bias_relu(out, b)
+            out = epilogue.bias_relu(out, b)  # in place, unless out was strided
         else:
             if b is not None:
                 out += b.reshape(1, -1, 1, 1)

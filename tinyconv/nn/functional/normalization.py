@@ -55,7 +55,7 @@ class BatchNormFunction(Function):
         self.relu_out = None
         if relu:
             if epilogue is not None:
-                epilogue.bias_relu(y, None)
+                y = epilogue.bias_relu(y, None)  # in place, unless y was strided
             else:
                 self.xp.maximum(y, 0, out=y)
             if any(self.needs_input_grad):
