@@ -96,10 +96,10 @@ def _relu_backward_planes_threaded(bounds, *args):
 def relu_backward(grad_out: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ReLU's backward and the bias gradient in one pass: ``grad_out, out: (N, C, H, W)``
     (``out`` = the ReLU's output) -> ``(grad_z, grad_bias)`` with ``grad_z = grad_out · (out >
-    0)`` (fresh, like ``out``) and ``grad_bias = Σ grad_z`` over the batch and the positions."""
+    0)`` (fresh, C-contiguous) and ``grad_bias = Σ grad_z`` over the batch and the positions."""
     settings.ensure_applied()
     n, c = out.shape[0], out.shape[1]
-    grad_z = np.empty_like(out)
+    grad_z = np.empty(out.shape, dtype=out.dtype)  # C-contiguous whatever out's layout
     bias_partial = np.empty((n, c), dtype=np.float64)
     run_jobs(_relu_backward_planes, n * c, 2.0 * out.size,
              np.ascontiguousarray(grad_out).reshape(n, c, -1),

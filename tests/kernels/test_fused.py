@@ -138,13 +138,18 @@ def test_a_conv_epilogue_part_with_a_missing_or_wrong_function_is_rejected():
     assert contract.optional_conv_epilogue(module) is module.conv_epilogue
 
 
-def test_a_strided_output_is_updated_in_a_contiguous_copy_that_is_returned():
-    """A plan may hand back a strided array (an NHWC result seen as NCHW): reshaping it would
-    copy, so the kernel works on a contiguous copy and the caller uses what it returns."""
-    nhwc = np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32)
-    y = nhwc.transpose(0, 3, 1, 2)  # (N, C, H, W) view, not C-contiguous
+@pytest.mark.parametrize("layout", ["H and W swapped", "every other row and column"])
+def test_a_strided_output_is_updated_in_a_contiguous_copy_that_is_returned(layout):
+    """A plan may hand back a strided array that ``reshape`` cannot flatten without copying:
+    the kernel works on a contiguous copy and the caller uses what it returns (before this,
+    the copy alone was updated and ``y`` came back untouched)."""
+    a = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    y = a.transpose(0, 1, 3, 2) if layout == "H and W swapped" else a[:, :, ::2, ::2]
+    assert not np.shares_memory(y.reshape(2, 3, -1), y)  # the case this test is about
     bias = np.arange(3, dtype=np.float32) - 1
     expected = np.maximum(y + bias.reshape(1, -1, 1, 1), 0)
     out = epilogue.bias_relu(y, bias)
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, expected)
+    grad_z, _ = epilogue.relu_backward(np.ones_like(y), y)  # the same layouts into backward
+    np.testing.assert_array_equal(grad_z, (y > 0).astype(np.float32))
