@@ -22,12 +22,12 @@ Nothing is compiled, and CuPy is not imported, until a kernel is first called.
 
 from __future__ import annotations
 
-from ..contract import Array, Padding4, Pair, Shape4
 from . import launch
 from .launch import PLANS, force_plan, plan_name
 from .runtime import cupy_runtime
 
 __all__ = [
+    "KERNELS",
     "PLANS",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
@@ -41,47 +41,14 @@ __all__ = [
 ]
 
 
-def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Padding4, dilation: Pair,
-                   groups: int) -> Array:
-    """``y = x ⋆ w`` on the GPU (see ``launch.conv2d_forward``)."""
-    return launch.conv2d_forward(cupy_runtime(), x, w, stride, padding, dilation, groups)
+#: The kernel set object behind this module's functions: the launchers bound to CuPy
+#: (the runtime is created on the first kernel call).
+KERNELS = launch.RuntimeKernelSet(cupy_runtime, name="cuda")
 
-
-def conv2d_backward_input(grad_y: Array, w: Array, x_shape: Shape4, stride: Pair,
-                          padding: Padding4, dilation: Pair, groups: int) -> Array:
-    """``grad_x = full_corr(δ, rot180(w))`` cropped by the padding, on the GPU."""
-    return launch.conv2d_backward_input(cupy_runtime(), grad_y, w, x_shape, stride, padding,
-                                        dilation, groups)
-
-
-def conv2d_backward_weight(x: Array, grad_y: Array, w_shape: Shape4, stride: Pair,
-                           padding: Padding4, dilation: Pair, groups: int) -> Array:
-    """``grad_w = x ⋆ δ`` summed over the batch, on the GPU."""
-    return launch.conv2d_backward_weight(cupy_runtime(), x, grad_y, w_shape, stride, padding,
-                                         dilation, groups)
-
-
-def max_pool2d_forward(x: Array, kernel: Pair, stride: Pair, padding: Padding4, dilation: Pair,
-                       ceil_mode: bool) -> tuple[Array, Array]:
-    """Window maxima and their flat indices, on the GPU."""
-    return launch.max_pool2d_forward(cupy_runtime(), x, kernel, stride, padding, dilation,
-                                     ceil_mode)
-
-
-def max_pool2d_backward(grad_y: Array, indices: Array, x_shape: Shape4) -> Array:
-    """δ routed to each window's argmax, on the GPU."""
-    return launch.max_pool2d_backward(cupy_runtime(), grad_y, indices, x_shape)
-
-
-def avg_pool2d_forward(x: Array, kernel: Pair, stride: Pair, padding: Padding4, ceil_mode: bool,
-                       count_include_pad: bool) -> Array:
-    """Window means (PyTorch's divisor), on the GPU."""
-    return launch.avg_pool2d_forward(cupy_runtime(), x, kernel, stride, padding, ceil_mode,
-                                     count_include_pad)
-
-
-def avg_pool2d_backward(grad_y: Array, x_shape: Shape4, kernel: Pair, stride: Pair,
-                        padding: Padding4, ceil_mode: bool, count_include_pad: bool) -> Array:
-    """δ / divisor spread over each window, on the GPU."""
-    return launch.avg_pool2d_backward(cupy_runtime(), grad_y, x_shape, kernel, stride, padding,
-                                      ceil_mode, count_include_pad)
+conv2d_forward = KERNELS.conv2d_forward
+conv2d_backward_input = KERNELS.conv2d_backward_input
+conv2d_backward_weight = KERNELS.conv2d_backward_weight
+max_pool2d_forward = KERNELS.max_pool2d_forward
+max_pool2d_backward = KERNELS.max_pool2d_backward
+avg_pool2d_forward = KERNELS.avg_pool2d_forward
+avg_pool2d_backward = KERNELS.avg_pool2d_backward

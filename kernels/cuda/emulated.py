@@ -22,12 +22,12 @@ correctness tool, far slower than the Numba kernels.
 
 from __future__ import annotations
 
-from ..contract import Array, Padding4, Pair, Shape4
 from . import launch
 from .launch import PLANS, force_plan, plan_name
 from .runtime import emulated_runtime
 
 __all__ = [
+    "KERNELS",
     "PLANS",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
@@ -41,47 +41,14 @@ __all__ = [
 ]
 
 
-def conv2d_forward(x: Array, w: Array, stride: Pair, padding: Padding4, dilation: Pair,
-                   groups: int) -> Array:
-    """``y = x ⋆ w`` on the CPU emulation (see ``launch.conv2d_forward``)."""
-    return launch.conv2d_forward(emulated_runtime(), x, w, stride, padding, dilation, groups)
+#: The kernel set object behind this module's functions: the launchers bound to the emulation
+#: (the runtime is created on the first kernel call).
+KERNELS = launch.RuntimeKernelSet(emulated_runtime, name="cuda-emu")
 
-
-def conv2d_backward_input(grad_y: Array, w: Array, x_shape: Shape4, stride: Pair,
-                          padding: Padding4, dilation: Pair, groups: int) -> Array:
-    """``grad_x = full_corr(δ, rot180(w))`` cropped by the padding, on the CPU emulation."""
-    return launch.conv2d_backward_input(emulated_runtime(), grad_y, w, x_shape, stride, padding,
-                                        dilation, groups)
-
-
-def conv2d_backward_weight(x: Array, grad_y: Array, w_shape: Shape4, stride: Pair,
-                           padding: Padding4, dilation: Pair, groups: int) -> Array:
-    """``grad_w = x ⋆ δ`` summed over the batch, on the CPU emulation."""
-    return launch.conv2d_backward_weight(emulated_runtime(), x, grad_y, w_shape, stride, padding,
-                                         dilation, groups)
-
-
-def max_pool2d_forward(x: Array, kernel: Pair, stride: Pair, padding: Padding4, dilation: Pair,
-                       ceil_mode: bool) -> tuple[Array, Array]:
-    """Window maxima and their flat indices, on the CPU emulation."""
-    return launch.max_pool2d_forward(emulated_runtime(), x, kernel, stride, padding, dilation,
-                                     ceil_mode)
-
-
-def max_pool2d_backward(grad_y: Array, indices: Array, x_shape: Shape4) -> Array:
-    """δ routed to each window's argmax, on the CPU emulation."""
-    return launch.max_pool2d_backward(emulated_runtime(), grad_y, indices, x_shape)
-
-
-def avg_pool2d_forward(x: Array, kernel: Pair, stride: Pair, padding: Padding4, ceil_mode: bool,
-                       count_include_pad: bool) -> Array:
-    """Window means (PyTorch's divisor), on the CPU emulation."""
-    return launch.avg_pool2d_forward(emulated_runtime(), x, kernel, stride, padding, ceil_mode,
-                                     count_include_pad)
-
-
-def avg_pool2d_backward(grad_y: Array, x_shape: Shape4, kernel: Pair, stride: Pair,
-                        padding: Padding4, ceil_mode: bool, count_include_pad: bool) -> Array:
-    """δ / divisor spread over each window, on the CPU emulation."""
-    return launch.avg_pool2d_backward(emulated_runtime(), grad_y, x_shape, kernel, stride, padding,
-                                      ceil_mode, count_include_pad)
+conv2d_forward = KERNELS.conv2d_forward
+conv2d_backward_input = KERNELS.conv2d_backward_input
+conv2d_backward_weight = KERNELS.conv2d_backward_weight
+max_pool2d_forward = KERNELS.max_pool2d_forward
+max_pool2d_backward = KERNELS.max_pool2d_backward
+avg_pool2d_forward = KERNELS.avg_pool2d_forward
+avg_pool2d_backward = KERNELS.avg_pool2d_backward

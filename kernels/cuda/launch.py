@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -463,8 +463,11 @@ def avg_pool2d_backward(runtime: Runtime, grad_y, x_shape, kernel, stride, paddi
 class RuntimeKernelSet:
     """The seven contract functions, launched on ``runtime``: a kernel set object.
 
-    The ``"cuda"`` and ``"cuda-emu"`` kernel sets are modules bound to the shared runtimes; this
-    binds any other, e.g. a runtime in which a student's own ``.cu`` file replaces some kernels
+    ``runtime`` is a :class:`Runtime`, or a function that returns one, called at the first
+    kernel call (so the ``"cuda"`` set imports CuPy and needs a GPU only when used). The
+    ``"cuda"`` and ``"cuda-emu"`` kernel sets are the modules ``kernels/cuda/__init__.py`` and
+    ``emulated.py``, whose functions are the methods of one such object each. Bind any other
+    runtime the same way, e.g. one in which a student's own ``.cu`` file replaces some kernels
     (a file defining kernels of the same names wins over the built-in ones)::
 
         from tinyconv.kernels import reference
@@ -477,32 +480,50 @@ class RuntimeKernelSet:
         tc.set_kernels("mine")
     """
 
-    def __init__(self, runtime: Runtime, name: str | None = None):
-        self.runtime = runtime
-        self.__name__ = name or f"kernels on {runtime.name}"
+    def __init__(self, runtime: Runtime | Callable[[], Runtime], name: str | None = None):
+        self._runtime = runtime
+        label = getattr(runtime, "name", None) or getattr(runtime, "__name__", "a runtime")
+        self.__name__ = name or f"kernels on {label}"
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime, made by the factory on first use if one was given."""
+        if not hasattr(self._runtime, "get_function"):  # a factory: call it (it may raise)
+            self._runtime = self._runtime()
+        return self._runtime
 
     def conv2d_forward(self, x, w, stride, padding, dilation, groups):
+        """``y = x ⋆ w``: ``x: (N, C_in, H, W)``, ``w: (C_out, C_in/groups, kH, kW)`` ->
+        ``y: (N, C_out, H_out, W_out)`` (the plan: :func:`plan_name`)."""
         return conv2d_forward(self.runtime, x, w, stride, padding, dilation, groups)
 
     def conv2d_backward_input(self, grad_y, w, x_shape, stride, padding, dilation, groups):
+        """``grad_x = full_corr(δ, rot180(w))`` cropped by the padding: ``grad_y: (N, C_out,
+        H_out, W_out)`` -> ``grad_x`` of shape ``x_shape``."""
         return conv2d_backward_input(self.runtime, grad_y, w, x_shape, stride, padding, dilation,
                                      groups)
 
     def conv2d_backward_weight(self, x, grad_y, w_shape, stride, padding, dilation, groups):
+        """``grad_w = x ⋆ δ`` summed over the batch -> ``grad_w`` of shape ``w_shape``."""
         return conv2d_backward_weight(self.runtime, x, grad_y, w_shape, stride, padding,
                                       dilation, groups)
 
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation, ceil_mode):
+        """Window maxima and their flat indices: ``x: (N, C, H, W)`` -> ``(y, indices)``, both
+        ``(N, C, H_out, W_out)``."""
         return max_pool2d_forward(self.runtime, x, kernel, stride, padding, dilation, ceil_mode)
 
     def max_pool2d_backward(self, grad_y, indices, x_shape):
+        """δ routed to each window's argmax -> ``grad_x`` of shape ``x_shape``."""
         return max_pool2d_backward(self.runtime, grad_y, indices, x_shape)
 
     def avg_pool2d_forward(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        """Window means (PyTorch's divisor): ``x: (N, C, H, W)`` -> ``(N, C, H_out, W_out)``."""
         return avg_pool2d_forward(self.runtime, x, kernel, stride, padding, ceil_mode,
                                   count_include_pad)
 
     def avg_pool2d_backward(self, grad_y, x_shape, kernel, stride, padding, ceil_mode,
                             count_include_pad):
+        """δ / divisor spread over each window -> ``grad_x`` of shape ``x_shape``."""
         return avg_pool2d_backward(self.runtime, grad_y, x_shape, kernel, stride, padding,
                                    ceil_mode, count_include_pad)

@@ -327,3 +327,26 @@ def test_a_students_cu_file_is_graded_and_trained_with(monkeypatch):
         with tc.use_kernels("student"):  # without dilation the mistake does not show
             y = tc.nn.functional.conv2d(tc.ones(1, 1, 4, 4), tc.ones(1, 1, 3, 3))
         np.testing.assert_array_equal(y.numpy(), 9.0)
+
+
+def test_a_runtime_factory_is_called_on_the_first_kernel_call_only():
+    """The "cuda" set is bound to ``cupy_runtime`` this way: importing it needs no GPU."""
+    from tinyconv.kernels.cuda.launch import RuntimeKernelSet
+    from tinyconv.kernels.cuda.runtime import emulated_runtime
+
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("no GPU")  # the first try fails: nothing is kept
+        return emulated_runtime()
+
+    kernels = RuntimeKernelSet(factory, name="lazy")
+    assert calls == [] and kernels.__name__ == "lazy"
+    x = np.ones((1, 1, 4, 4), np.float32)
+    with pytest.raises(RuntimeError, match="no GPU"):
+        kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False)
+    y, _ = kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False)
+    kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False)
+    assert y.shape == (1, 1, 2, 2) and len(calls) == 2  # made once it worked, then kept
