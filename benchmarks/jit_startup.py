@@ -1,5 +1,7 @@
 """JIT start-up: `import tinyconv`, and the first LeNet-5 training step (batch 64) in a fresh
 process, with a cold Numba cache (an empty temporary NUMBA_CACHE_DIR) and then with that cache warm.
+For the cold run it also lists the kernels that took longest to compile (each one's own time,
+without the kernels compiled inside it: a ``*_threaded`` twin compiles its serial kernel first).
 
     python benchmarks/jit_startup.py
 """
@@ -17,6 +19,26 @@ import sys, time, json
 t0 = time.perf_counter()
 import tinyconv as tc
 t_import = time.perf_counter() - t0
+from numba.core import event
+
+compile_s, open_compiles = {}, []  # kernel -> seconds of its own; [start, nested seconds]
+
+
+class CompileTimes(event.Listener):
+    def on_start(self, e):
+        open_compiles.append([time.perf_counter(), 0.0])
+
+    def on_end(self, e):
+        start, nested = open_compiles.pop()
+        total = time.perf_counter() - start
+        if open_compiles:
+            open_compiles[-1][1] += total
+        py_func = getattr((e.data or {}).get("dispatcher"), "py_func", None)
+        name = getattr(py_func, "__module__", "?") + "." + getattr(py_func, "__qualname__", "?")
+        compile_s[name] = compile_s.get(name, 0.0) + total - nested
+
+
+event.register("numba:compile", CompileTimes())
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from models import lenet5
@@ -36,7 +58,8 @@ loss = tc.nn.CrossEntropyLoss()(model(x), y)
 loss.backward()
 t_second = time.perf_counter() - t0
 print("@@" + json.dumps({"import_s": t_import, "first_step_s": t_first,
-                        "first_step_cpu_s": c_first, "second_step_s": t_second}))
+                        "first_step_cpu_s": c_first, "second_step_s": t_second,
+                        "compile_s": compile_s}))
 """
 
 
@@ -61,6 +84,11 @@ def main():
               f"{r['first_step_s']:.2f} s (CPU {r['first_step_cpu_s']:.2f} s), "
               f"second {1e3 * r['second_step_s']:.0f} ms; "
               f"stderr: {r['stderr']!r}")
+    slowest = sorted(cold["compile_s"].items(), key=lambda item: -item[1])
+    print(f"cold cache: {sum(cold['compile_s'].values()):.2f} s compiling; the slowest kernels "
+          f"(own time):")
+    for name, seconds in slowest[:12]:
+        print(f"  {seconds:5.2f} s  {name.removeprefix('tinyconv.kernels.cpu.')}")
 
 
 if __name__ == "__main__":
