@@ -154,22 +154,14 @@ def _last_op(model, x) -> str:
     return model(x)._ctx.name
 
 
-def test_lenet5_features_run_fused_with_the_same_result():
+def test_lenet5_features_run_fused_and_fuse_false_turns_it_off():
     tc.manual_seed(0)
     model = tc.models.lenet5()
     x = tc.randn(4, 1, 32, 32)
     assert _last_op(model.features, x) == "conv2d_relu"  # conv2, act2, pool2 as one op
-    results = []
-    for fuse in (True, False):
-        model.features.fuse = fuse
-        model.zero_grad()
-        y = model(x)
-        y.sum().backward()
-        results.append([y.detach().numpy()] + [p.grad.numpy().copy()
-                                               for p in model.parameters()])
-    for got, want in zip(*results, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    assert _last_op(model.features, x) == "max_pool2d"  # fuse = False: the modules one by one
+    model.features.fuse = False
+    assert _last_op(model.features, x) == "max_pool2d"  # the modules one by one
+    # (the same values and gradients either way: test_fused_and_unfused_agree_on_every_device)
 
 
 @pytest.mark.parametrize("model, runs", [
