@@ -12,10 +12,13 @@ from .solutions import fast_conv, train_lenet5
 
 
 def test_a_real_speed_up_is_measured_and_passes():
-    settings = load_assignment("numba-speedup").extras["speedup"]
+    # the solution is ~100-400x faster on a quiet machine; a target of 2x (not the assignment's
+    # 10x) keeps this a test of the grader, not of how busy the CI machine is
+    settings = {**load_assignment("numba-speedup").extras["speedup"], "target": 2}
     result = run_extra("speedup", fast_conv, settings, "quick", 0)
     assert result.status == "passed", result.message
     assert "measured" in result.statement and "your loops" in result.message
+    assert "(target 2×)" in result.message
 
 
 def test_no_speed_up_fails_with_the_measured_figure():
