@@ -128,12 +128,13 @@ def warmup(dtypes: tuple[str, ...] = ("float32",), verbose: bool = True) -> floa
     split, so that the kernels' threaded twins are compiled too. ``tinyconv warmup`` calls this.
     """
     start = time.perf_counter()
-    threshold = _runtime.THREADED_MIN_FLOPS
-    _runtime.THREADED_MIN_FLOPS = 0  # tiny inputs, but split: compile the threaded twins too
+    previous = (_runtime.THREADED_MIN_FLOPS, _runtime.TWIN_FROM_CALL)
+    # tiny inputs, but split, and through the twins at once: compile the threaded twins too
+    _runtime.THREADED_MIN_FLOPS, _runtime.TWIN_FROM_CALL = 0, 1
     try:
         _warmup(dtypes, verbose)
     finally:
-        _runtime.THREADED_MIN_FLOPS = threshold
+        _runtime.THREADED_MIN_FLOPS, _runtime.TWIN_FROM_CALL = previous
     return time.perf_counter() - start
 
 

@@ -120,8 +120,16 @@ PARALLEL_MIN_FLOPS = 2e6
 #: 10 µs of work. LeNet-5's 2×2 max pooling (300 k window reads, 0.13 ms on one thread) is split.
 THREADED_MIN_FLOPS = 1e5
 
-# serial kernel -> its threaded twin (see threaded_version_of)
+#: A kernel's threaded twin runs its split calls from this call on (counted per kernel, per
+#: process); the calls before go to the Python pool, as kernels without a twin do. On a cold
+#: Numba cache a twin costs 0.2-1.1 s to compile, so a kernel split only once or twice (a test,
+#: a one-off forward pass, the first training step) should not pay for one: LeNet-5's first
+#: training step compiles no twin, and the twins are compiled during the third.
+TWIN_FROM_CALL = 3
+
+# serial kernel -> its threaded twin (see threaded_version_of); serial kernel -> split calls
 _THREADED: dict = {}
+_split_calls: dict = {}
 
 
 def threaded_version_of(serial_kernel: Callable) -> Callable[[Callable], Callable]:
@@ -135,9 +143,9 @@ def threaded_version_of(serial_kernel: Callable) -> Callable[[Callable], Callabl
 
     The price is paid once per machine, on a cold Numba cache: a twin compiles in 0.2-1.1 s on
     top of its kernel, the most for the big generated 5×5 kernels (Numba optimises the kernel's
-    code again inside the parallel region). LeNet-5's first training step at 2 threads: 10.7 s
-    cold, against 5.4 s at 1 thread, where no twin is compiled; 0.47 s with a warm cache
-    (``python benchmarks/jit_startup.py``).
+    code again inside the parallel region). Compiled at once, the twins made LeNet-5's first
+    training step at 2 threads take 10.3-10.7 s cold, against 5.4 s at 1 thread, where no twin
+    is compiled; hence :data:`TWIN_FROM_CALL` (``python benchmarks/jit_startup.py``).
     """
     def register(twin: Callable) -> Callable:
         _THREADED[serial_kernel] = twin
@@ -150,7 +158,8 @@ def run_jobs(kernel: Callable, jobs: int, flops: float, *args: object) -> list:
     list of what each block returned, in job order (``[None]`` for a threaded twin's run).
 
     Big calls split the jobs into one contiguous block per thread: a Numba kernel with a threaded
-    twin runs them in one OpenMP region; any other ``kernel`` (a Python function that calls
+    twin runs them in one OpenMP region (from its :data:`TWIN_FROM_CALL`-th split call); any
+    other ``kernel`` (a Python function that calls
     ``nogil`` kernels and BLAS: ``im2col.py`` runs a sample range that way) runs them on the pool's
     Python threads, and must then not call ``run_jobs`` or a splitting :func:`gemm` itself: the
     pool's threads would wait on work queued behind them. Small calls run here, whole. Jobs
@@ -161,6 +170,10 @@ def run_jobs(kernel: Callable, jobs: int, flops: float, *args: object) -> list:
     if threads <= 1 or flops < (PARALLEL_MIN_FLOPS if twin is None else THREADED_MIN_FLOPS):
         return [kernel(*args, 0, jobs)]
     bounds = [jobs * t // threads for t in range(threads + 1)]
+    if twin is not None:
+        _split_calls[kernel] = calls = _split_calls.get(kernel, 0) + 1
+        if calls < TWIN_FROM_CALL:  # not worth compiling the twin yet: the Python pool
+            twin = None
     if twin is not None:
         twin(np.array(bounds, dtype=np.int64), *args)
         return [None]

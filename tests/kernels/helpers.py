@@ -91,13 +91,15 @@ def threads_always_split():
     """Two threads, and no size threshold: every kernel call and GEMM splits over the threads.
     (Test inputs are tiny, so otherwise only the serial paths would ever run.)"""
     previous = (_runtime.PARALLEL_MIN_FLOPS, _runtime.THREADED_MIN_FLOPS,
-                _runtime.GEMM_SPLIT_MIN_FLOPS, _runtime.get_num_threads())
+                _runtime.GEMM_SPLIT_MIN_FLOPS, _runtime.TWIN_FROM_CALL,
+                _runtime.get_num_threads())
     _runtime.PARALLEL_MIN_FLOPS = _runtime.THREADED_MIN_FLOPS = 0
     _runtime.GEMM_SPLIT_MIN_FLOPS = 0
+    _runtime.TWIN_FROM_CALL = 1  # the threaded twins from the first call
     cpu.set_num_threads(2)
     try:
         yield
     finally:
         (_runtime.PARALLEL_MIN_FLOPS, _runtime.THREADED_MIN_FLOPS,
-         _runtime.GEMM_SPLIT_MIN_FLOPS) = previous[:3]
-        cpu.set_num_threads(previous[3])
+         _runtime.GEMM_SPLIT_MIN_FLOPS, _runtime.TWIN_FROM_CALL) = previous[:4]
+        cpu.set_num_threads(previous[4])

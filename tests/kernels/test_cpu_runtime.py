@@ -21,6 +21,7 @@ def two_threads_always_split(monkeypatch):
     monkeypatch.setattr(_runtime, "PARALLEL_MIN_FLOPS", 0)
     monkeypatch.setattr(_runtime, "THREADED_MIN_FLOPS", 0)
     monkeypatch.setattr(_runtime, "GEMM_SPLIT_MIN_FLOPS", 0)
+    monkeypatch.setattr(_runtime, "TWIN_FROM_CALL", 1)
     yield
     cpu.set_num_threads(previous)
 
@@ -63,6 +64,19 @@ def test_a_threaded_twin_runs_every_job_once(two_threads_always_split, monkeypat
     assert _runtime.run_jobs(_count_jobs, 7, 1e9, counts) == [None]
     assert counts.tolist() == [1] * 7
     assert _count_jobs_threaded.signatures  # the twin ran, not the serial kernel alone
+
+
+def test_the_first_split_calls_go_to_the_python_pool(two_threads_always_split, monkeypatch):
+    """No twin is compiled for a kernel split fewer than TWIN_FROM_CALL times (a cold cache
+    would pay up to a second for it): those calls run on the pool's Python threads."""
+    monkeypatch.setitem(_runtime._THREADED, _count_jobs, _count_jobs_threaded)
+    monkeypatch.setitem(_runtime._split_calls, _count_jobs, 0)
+    monkeypatch.setattr(_runtime, "TWIN_FROM_CALL", 3)
+    counts = np.zeros(6, np.int64)
+    assert _runtime.run_jobs(_count_jobs, 6, 1e9, counts) == [None, None]  # two pool blocks
+    assert _runtime.run_jobs(_count_jobs, 6, 1e9, counts) == [None, None]
+    assert _runtime.run_jobs(_count_jobs, 6, 1e9, counts) == [None]  # the twin, at last
+    assert counts.tolist() == [3] * 6
 
 
 def test_small_calls_skip_the_twin(monkeypatch):
