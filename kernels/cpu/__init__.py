@@ -63,7 +63,7 @@ class _CompileAnnouncer(_event.Listener):
 
 _event.register("numba:compile", _CompileAnnouncer())
 
-# the optional parts of the protocol: batch_norm and conv_epilogue
+# batch_norm and conv_epilogue (fused.py) are the optional parts of the protocol
 from . import _runtime, batch_norm  # noqa: E402
 from . import fused as conv_epilogue  # noqa: E402
 from ._runtime import get_num_threads, set_num_threads, workspace  # noqa: E402

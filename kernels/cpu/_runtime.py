@@ -159,11 +159,11 @@ def run_jobs(kernel: Callable, jobs: int, flops: float, *args: object) -> list:
 
     Big calls split the jobs into one contiguous block per thread: a Numba kernel with a threaded
     twin runs them in one OpenMP region (from its :data:`TWIN_FROM_CALL`-th split call); any
-    other ``kernel`` (a Python function that calls
-    ``nogil`` kernels and BLAS: ``im2col.py`` runs a sample range that way) runs them on the pool's
-    Python threads, and must then not call ``run_jobs`` or a splitting :func:`gemm` itself: the
-    pool's threads would wait on work queued behind them. Small calls run here, whole. Jobs
-    write disjoint outputs, so the blocks need no synchronisation.
+    other ``kernel`` (a Python function that calls ``nogil`` kernels and BLAS: ``im2col.py``
+    runs a sample range that way) runs them on the pool's Python threads, and must then not call
+    ``run_jobs`` or a splitting :func:`gemm` itself: the pool's threads would wait on work
+    queued behind them. Small calls run here, whole. Jobs write disjoint outputs, so the blocks
+    need no synchronisation.
     """
     threads = min(_state["threads"], jobs)
     twin = _THREADED.get(kernel)

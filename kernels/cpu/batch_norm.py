@@ -150,7 +150,7 @@ def inference(x3: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarra
     settings.ensure_applied()
     x3 = np.ascontiguousarray(x3)
     y3 = np.empty_like(x3)
-    n, c, p = x3.shape
+    n, c = x3.shape[:2]
     run_jobs(_scale_shift_planes, n * c, 2.0 * x3.size, x3, scale.astype(x3.dtype, copy=False),
              shift.astype(x3.dtype, copy=False), y3)
     return y3

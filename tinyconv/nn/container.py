@@ -21,9 +21,9 @@ class Sequential(Module):
     **Fusion.** A run ``Conv2d, ReLU`` of its children, ``Conv2d, ReLU, MaxPool2d(2)`` or
     ``BatchNorm2d, ReLU`` is computed by one fused operation (``F.conv2d_relu``,
     ``F.conv2d_relu_max_pool2d``, ``F.batch_norm_relu``): the same values and gradients, less
-    work between the layers. Only exact runs are fused (the
-    plain classes, 2×2 pooling with stride 2 and nothing else) and never when one of those
-    children has a forward hook, which must see its own output. ``fuse = False`` turns it off.
+    work between the layers. Only exact runs are fused (the plain classes, 2×2 pooling with
+    stride 2 and nothing else) and never when one of those children has a forward hook, which
+    must see its own output. ``fuse = False`` turns it off.
     """
 
     def __init__(self, *modules: Any):
@@ -41,19 +41,18 @@ class Sequential(Module):
         fuse = getattr(self, "fuse", True)  # a Sequential pickled before fusion existed
         i = 0
         while i < len(modules):
-            run = fusable_run(modules, i) if fuse else 0
-            if run and isinstance(modules[i], BatchNorm2d):
-                input = modules[i].normalize(input, relu=True)
-                i += run
-            elif run:
-                conv = modules[i]
-                fused = F.conv2d_relu_max_pool2d if run == 3 else F.conv2d_relu
-                input = fused(input, conv.weight, conv.bias, conv.stride, conv.padding,
-                              conv.dilation, conv.groups)
-                i += run
-            else:
-                input = modules[i](input)
+            first, run = modules[i], fusable_run(modules, i) if fuse else 0
+            if run == 0:
+                input = first(input)
                 i += 1
+                continue
+            if isinstance(first, BatchNorm2d):  # BatchNorm2d, ReLU
+                input = first.normalize(input, relu=True)
+            else:  # Conv2d, ReLU (, MaxPool2d(2))
+                fused = F.conv2d_relu_max_pool2d if run == 3 else F.conv2d_relu
+                input = fused(input, first.weight, first.bias, first.stride, first.padding,
+                              first.dilation, first.groups)
+            i += run
         return input
 
     def __len__(self) -> int:

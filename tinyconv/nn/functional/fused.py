@@ -28,6 +28,7 @@ from __future__ import annotations
 from tinyconv.autograd import Function
 from tinyconv.backend import kernels_for
 from tinyconv.kernels.contract import check_pool2d, optional_conv_epilogue
+from tinyconv.nn.functional._epilogue import bias_relu, relu_backward
 from tinyconv.nn.functional.conv import IntOrPair, checked_conv2d_args
 from tinyconv.nn.functional.normalization import normalized
 from tinyconv.tensor import Tensor
@@ -58,24 +59,13 @@ class Conv2dReLUFunction(Function):
         out = z
         if pool:
             out, self.indices = kernels.max_pool2d_forward(z, *POOL_2X2)
-        epilogue = optional_conv_epilogue(kernels)
-        if epilogue is not None:
-            out = epilogue.bias_relu(out, b)  # in place, unless out was strided
-        else:
-            if b is not None:
-                out += b.reshape(1, -1, 1, 1)
-            self.xp.maximum(out, 0, out=out)
+        out = bias_relu(optional_conv_epilogue(kernels), self.xp, out, b)
         self.save_for_backward(x, w, out)
         return out
 
     def backward(self, grad_out):
         x, w, out = self.saved
-        epilogue = optional_conv_epilogue(self.kernels)
-        if epilogue is not None:
-            grad, grad_b = epilogue.relu_backward(grad_out, out)
-        else:
-            grad = grad_out * (out > 0)
-            grad_b = grad.sum(axis=(0, 2, 3))
+        grad, grad_b = relu_backward(optional_conv_epilogue(self.kernels), grad_out, out)
         if self.indices is not None:  # each window's gradient goes to its winner
             grad = self.kernels.max_pool2d_backward(grad, self.indices, self.z_shape)
         grad_x = grad_w = None

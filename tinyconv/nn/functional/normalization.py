@@ -16,6 +16,7 @@ from tinyconv.backend import kernels_for
 from tinyconv.functions import pad
 from tinyconv.kernels.contract import optional_batch_norm, optional_conv_epilogue
 from tinyconv.nn.functional._args import check_float_tensors, check_number
+from tinyconv.nn.functional._epilogue import bias_relu, relu_backward
 from tinyconv.tensor import Tensor
 
 
@@ -52,15 +53,11 @@ class BatchNormFunction(Function):
         y = self._normalize(x, weight, bias, training, mean, var, eps, fused)
         # relu=True: ``relu(batch_norm(x))`` in one operation (``F.batch_norm_relu``), the ReLU
         # in place, in one threaded pass with the kernel set's conv_epilogue when it has one
-        self.relu_out = None
+        self.relu_out, self.epilogue = None, epilogue
         if relu:
-            if epilogue is not None:
-                y = epilogue.bias_relu(y, None)  # in place, unless y was strided
-            else:
-                self.xp.maximum(y, 0, out=y)
+            y = bias_relu(epilogue, self.xp, y, None)
             if any(self.needs_input_grad):
                 self.relu_out = y
-        self.epilogue = epilogue
         return y
 
     def release(self) -> None:
@@ -111,10 +108,7 @@ class BatchNormFunction(Function):
 
     def backward(self, grad_y):
         if self.relu_out is not None:  # through the ReLU first: δ · (out > 0)
-            if self.epilogue is not None:
-                grad_y, _ = self.epilogue.relu_backward(grad_y, self.relu_out)
-            else:
-                grad_y = grad_y * (self.relu_out > 0)
+            grad_y, _ = relu_backward(self.epilogue, grad_y, self.relu_out)
         if self.fused is not None:
             x3, mean, inv_std, weight = self.saved
             grad_x3, grad_weight, grad_bias = self.fused.backward(grad_y.reshape(x3.shape), x3,
